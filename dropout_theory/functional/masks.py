@@ -1,0 +1,66 @@
+"""Bernoulli keep-masks with explicit randomness.
+
+A mask entry is 1 where the unit is kept (probability ``keep = 1 - p``) and 0 where it is
+dropped. Same generator state -> same mask, on every device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from dropout_theory.validation import check_generator, check_probability
+
+
+def uniform(
+    shape: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """U(0, 1) samples on ``device`` drawn from ``generator``.
+
+    A generator lives on one device; when it differs from ``device`` we sample where the
+    generator is and move the result, so a CPU generator reproduces the same numbers for a
+    CUDA tensor (slower, but reproducible across devices).
+    """
+    check_generator(generator)
+    device = torch.device(device) if device is not None else torch.get_default_device()
+    if generator is not None and generator.device.type != device.type:
+        return torch.rand(tuple(shape), generator=generator, device=generator.device, dtype=dtype).to(device)
+    return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
+
+
+def bernoulli_mask(
+    shape: Sequence[int],
+    keep: float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    r"""Sample :math:`m_i \sim \mathrm{Bernoulli}(\text{keep})` i.i.d., returned in ``dtype``.
+
+    Implemented as ``U < keep`` with ``U ~ U[0, 1)``: ``P(U < keep) = keep`` exactly, and a
+    uniform draw is cheaper than ``torch.bernoulli`` on CPU.
+
+    Args:
+        shape: shape of the mask.
+        keep: keep probability :math:`q = 1 - p`, in [0, 1].
+        generator: source of randomness; ``None`` uses torch's global generator.
+        device: where the mask lives (default: torch's default device).
+        dtype: dtype of the returned 0/1 mask.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> bernoulli_mask((2, 3), keep=0.5, generator=g).shape
+        torch.Size([2, 3])
+    """
+    keep = check_probability("keep", keep)
+    if keep == 1.0:
+        return torch.ones(tuple(shape), device=device, dtype=dtype)
+    if keep == 0.0:
+        return torch.zeros(tuple(shape), device=device, dtype=dtype)
+    return (uniform(shape, generator=generator, device=device) < keep).to(dtype)
