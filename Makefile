@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 book: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-book build . --path-output . $(BOOK_FLAGS)
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-book build . --path-output . $(BOOK_FLAGS)
 	@echo "The book is at $(abspath _build/html/index.html)"
 
 verify: $(STAMP)
