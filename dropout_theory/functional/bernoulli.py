@@ -40,8 +40,13 @@ def apply_dropout_mask(
     """
     p = check_probability("p", p)
     check_float_tensor("x", x)
-    factor = mask.to(dtype=x.dtype, device=x.device) * dropout_scale(p, inverted=inverted)
-    return x.mul_(factor) if inplace else x * factor
+    mask = mask.to(dtype=x.dtype, device=x.device)
+    scale = dropout_scale(p, inverted=inverted)
+    # Multiply by the 0/1 mask first (exact), then by the Python scalar: torch computes a
+    # scalar product in its higher "opmath" precision and rounds once, so float16/bfloat16
+    # outputs equal torch's own ``x * scale`` instead of suffering a rounded-scale error.
+    out = x.mul_(mask) if inplace else x * mask
+    return out if scale == 1.0 else out.mul_(scale)
 
 
 def dropout(
