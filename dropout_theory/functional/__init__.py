@@ -5,6 +5,6 @@ flag, and an explicit ``generator``; none mutates its input unless ``inplace=Tru
 """
 
 from dropout_theory.functional.bernoulli import apply_dropout_mask, dropout, dropout_scale
-from dropout_theory.functional.masks import bernoulli_mask, uniform
+from dropout_theory.functional.masks import bernoulli_mask, keep_mask, uniform
 
-__all__ = ["apply_dropout_mask", "bernoulli_mask", "dropout", "dropout_scale", "uniform"]
+__all__ = ["apply_dropout_mask", "bernoulli_mask", "dropout", "dropout_scale", "keep_mask", "uniform"]

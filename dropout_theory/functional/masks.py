@@ -58,9 +58,37 @@ def bernoulli_mask(
         >>> bernoulli_mask((2, 3), keep=0.5, generator=g).shape
         torch.Size([2, 3])
     """
+    return keep_mask(shape, keep, generator=generator, device=device).to(dtype)
+
+
+def keep_mask(
+    shape: Sequence[int],
+    keep: float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    r"""The same mask as :func:`bernoulli_mask`, as a ``bool`` tensor (``True`` = kept).
+
+    One byte per element instead of four for float32: this is the form dropout keeps for its
+    backward pass. ``keep_mask(s, q, generator=g)`` and ``bernoulli_mask(s, q, generator=g)``
+    agree element for element for the same generator state, and consume it identically.
+
+    Args:
+        shape: shape of the mask.
+        keep: keep probability :math:`q = 1 - p`, in [0, 1].
+        generator: source of randomness; ``None`` uses torch's global generator.
+        device: where the mask lives (default: torch's default device).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> keep_mask((2, 3), keep=0.5, generator=g).dtype
+        torch.bool
+    """
     keep = check_probability("keep", keep)
+    check_generator(generator)
     if keep == 1.0:
-        return torch.ones(tuple(shape), device=device, dtype=dtype)
+        return torch.ones(tuple(shape), device=device, dtype=torch.bool)
     if keep == 0.0:
-        return torch.zeros(tuple(shape), device=device, dtype=dtype)
-    return (uniform(shape, generator=generator, device=device) < keep).to(dtype)
+        return torch.zeros(tuple(shape), device=device, dtype=torch.bool)
+    return uniform(shape, generator=generator, device=device) < keep

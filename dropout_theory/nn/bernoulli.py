@@ -23,6 +23,8 @@ class Dropout(nn.Module):
         inverted: put the :math:`1/(1-p)` correction in training (True) or scale by
             :math:`1-p` in evaluation (False). Default: True.
         generator: optional ``torch.Generator`` used for every mask this module draws.
+        low_memory: keep only the generator state for backward and redraw the mask there
+            (see :func:`dropout_theory.functional.dropout`). Default: False.
 
     Shape:
         Input :math:`(*)`, output :math:`(*)`, same shape.
@@ -34,18 +36,32 @@ class Dropout(nn.Module):
     """
 
     def __init__(
-        self, p: float = 0.5, inplace: bool = False, *, inverted: bool = True, generator: torch.Generator | None = None
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        inverted: bool = True,
+        generator: torch.Generator | None = None,
+        low_memory: bool = False,
     ) -> None:
         super().__init__()
         self.p = check_probability("p", p)
         self.inplace = bool(inplace)
         self.inverted = bool(inverted)
         self.generator = check_generator(generator)
+        self.low_memory = bool(low_memory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(
-            x, self.p, self.training, inverted=self.inverted, inplace=self.inplace, generator=self.generator
+            x,
+            self.p,
+            self.training,
+            inverted=self.inverted,
+            inplace=self.inplace,
+            generator=self.generator,
+            low_memory=self.low_memory,
         )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}, inverted={self.inverted}"
+        extra = ", low_memory=True" if self.low_memory else ""
+        return f"p={self.p}, inplace={self.inplace}, inverted={self.inverted}{extra}"
