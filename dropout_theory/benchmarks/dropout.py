@@ -1,0 +1,173 @@
+"""Benchmarks of standard dropout: speed against torch, low-memory training, GPU bandwidth.
+
+Each function measures a candidate *and its baseline in the same run* and reports their ratio,
+so the numbers compare like with like on whatever machine runs them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dropout_theory import functional as F
+from dropout_theory import nn as dnn
+from dropout_theory.benchmarks.memory import peak_memory
+from dropout_theory.benchmarks.report import metric
+from dropout_theory.benchmarks.timing import time_interleaved, time_ratio
+from dropout_theory.devices import seeded_generator
+
+P = 0.5
+
+
+def bench_dropout_speed(device: torch.device, *, quick: bool = False) -> dict:
+    """``functional.dropout`` forward+backward against ``torch.nn.functional.dropout``.
+
+    2^22 float32 elements (2^20 with ``quick``), p = 0.5. Also timed: the low-memory variant
+    (which draws its uniforms twice) and ``torch.rand`` alone, the floor set by the RNG.
+    """
+    n = 2**20 if quick else 2**22
+    repeats = 7 if quick else 25
+    x = torch.randn(n, device=device, generator=seeded_generator(0, device), requires_grad=True)
+    upstream = torch.randn(n, device=device, generator=seeded_generator(1, device))
+    generator = seeded_generator(2, device)
+
+    def step(op):
+        def run() -> None:
+            op(x).backward(upstream)
+            x.grad = None
+
+        return run
+
+    timings = time_interleaved(
+        {
+            "torch.nn.functional.dropout": step(lambda t: torch.nn.functional.dropout(t, P, True)),
+            "functional.dropout": step(lambda t: F.dropout(t, P, generator=generator)),
+            "functional.dropout(low_memory=True)": step(lambda t: F.dropout(t, P, generator=generator, low_memory=True)),
+            "torch.rand (uniforms only)": lambda: torch.rand(n, device=device, generator=generator),
+        },
+        device=device,
+        repeats=repeats,
+    )
+    baseline = timings["torch.nn.functional.dropout"]
+    ratio = time_ratio(timings["functional.dropout"], baseline)
+    low_ratio = time_ratio(timings["functional.dropout(low_memory=True)"], baseline)
+    rng_share = timings["torch.rand (uniforms only)"].median / timings["functional.dropout"].median
+    return {
+        "name": "dropout-speed",
+        "description": "forward+backward of dropout, p=0.5, vs torch.nn.functional.dropout",
+        "device": str(device),
+        "dtype": "float32",
+        "sizes": {"elements": n, "p": P},
+        "timings": {name: t.to_dict() for name, t in timings.items()},
+        "ratios": {"functional.dropout": ratio, "functional.dropout(low_memory=True)": low_ratio},
+        "metrics": [
+            metric("time vs torch (fwd+bwd)", ratio["value"], "x", ("<=", 0.6)),
+            metric("low_memory time vs torch (fwd+bwd)", low_ratio["value"], "x"),
+            metric("uniform draw / functional.dropout", rng_share, "x", note="share of the time spent drawing uniforms"),
+        ],
+    }
+
+
+def mlp(width: int, depth: int, classes: int, dropout: nn.Module) -> nn.Sequential:
+    """``depth`` x (Linear -> ReLU -> dropout), then a Linear classifier."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.ReLU(), dropout]
+    return nn.Sequential(*layers, nn.Linear(width, classes))
+
+
+def bench_low_memory_mlp(device: torch.device, *, quick: bool = False) -> dict:
+    """Peak memory of one SGD training step of a 6-layer MLP with dropout after every layer.
+
+    Three otherwise identical models (same weights, same data): torch's ``nn.Dropout``, this
+    package's ``Dropout`` (keeps a bool mask), and ``Dropout(low_memory=True)`` (keeps only
+    the generator state). Batch 2048, width 1024 (batch 512, width 256 with ``quick``).
+    """
+    batch, width, depth, classes = (512, 256, 6, 10) if quick else (2048, 1024, 6, 10)
+    data = torch.randn(batch, width, device=device, generator=seeded_generator(3, device))
+    labels = torch.randint(0, classes, (batch,), device=device, generator=seeded_generator(4, device))
+    variants = {
+        "torch nn.Dropout": lambda: nn.Dropout(P),
+        "nn.Dropout (bool mask)": lambda: dnn.Dropout(P, generator=seeded_generator(5, device)),
+        "nn.Dropout(low_memory=True)": lambda: dnn.Dropout(P, generator=seeded_generator(5, device), low_memory=True),
+    }
+    steps = {}
+    for name, make_dropout in variants.items():
+        torch.manual_seed(6)  # identical initial weights in every variant
+        model = mlp(width, depth, classes, make_dropout()).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+        def step(model: nn.Module = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(data), labels).backward()
+            optimizer.step()
+
+        step()  # first step outside the measurement: lazy state, allocator warm-up
+        steps[name] = step
+    memory = {name: peak_memory(step, device) for name, step in steps.items()}
+    timings = time_interleaved(steps, device=device, repeats=5 if quick else 11, warmup=1)
+    baseline = memory["torch nn.Dropout"]
+    activation_bytes = batch * width * 4
+    return {
+        "name": "low-memory-mlp",
+        "description": "peak memory of a training step, 6 x (Linear-ReLU-Dropout) + Linear, p=0.5",
+        "device": str(device),
+        "dtype": "float32",
+        "sizes": {"batch": batch, "width": width, "hidden_layers": depth, "classes": classes, "p": P},
+        "memory_bytes": memory,
+        "activation_tensor_bytes": activation_bytes,
+        "timings": {name: t.to_dict() for name, t in timings.items()},
+        "metrics": [
+            metric("low_memory peak memory vs torch", memory["nn.Dropout(low_memory=True)"] / baseline, "x", ("<=", 0.8)),
+            metric("bool-mask peak memory vs torch", memory["nn.Dropout (bool mask)"] / baseline, "x"),
+            metric("torch step peak memory", float(baseline), "bytes"),
+            metric(
+                "low_memory step time vs torch",
+                time_ratio(timings["nn.Dropout(low_memory=True)"], timings["torch nn.Dropout"])["value"],
+                "x",
+            ),
+        ],
+    }
+
+
+def bench_cuda_bandwidth(device: torch.device, *, quick: bool = False) -> dict:
+    """Dropout forward (no autograd) bandwidth as a fraction of a device-to-device copy.
+
+    Both move the same bytes that matter to the caller: read ``x``, write ``y``. The fraction
+    is copy time / dropout time, so 1.0 means dropout runs at copy speed. CUDA only.
+    """
+    if device.type != "cuda":
+        return {"name": "cuda-bandwidth", "skipped": f"needs a CUDA device, got {device}"}
+    n = 2**24 if quick else 2**27
+    x = torch.randn(n, device=device, generator=seeded_generator(7, device))
+    y = torch.empty_like(x)
+    generator = seeded_generator(8, device)
+
+    def dropout_forward() -> None:
+        with torch.no_grad():
+            F.dropout(x, P, generator=generator)
+
+    def torch_dropout_forward() -> None:
+        with torch.no_grad():
+            torch.nn.functional.dropout(x, P, True)
+
+    timings = time_interleaved(
+        {"copy": lambda: y.copy_(x), "functional.dropout": dropout_forward, "torch dropout": torch_dropout_forward},
+        device=device,
+        repeats=10 if quick else 30,
+    )
+    copy_s = timings["copy"].median
+    moved = 2 * n * x.element_size()
+    return {
+        "name": "cuda-bandwidth",
+        "description": "dropout forward bandwidth / device-to-device copy bandwidth",
+        "device": str(device),
+        "dtype": "float32",
+        "sizes": {"elements": n, "p": P},
+        "timings": {name: t.to_dict() for name, t in timings.items()},
+        "metrics": [
+            metric("copy bandwidth", moved / copy_s / 1e9, "GB/s"),
+            metric("dropout bandwidth / copy", copy_s / timings["functional.dropout"].median, "x", (">=", 0.8)),
+            metric("torch dropout bandwidth / copy", copy_s / timings["torch dropout"].median, "x"),
+        ],
+    }
