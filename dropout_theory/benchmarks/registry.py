@@ -40,7 +40,7 @@ class Bench:
             except ModuleNotFoundError as err:
                 # Only a missing part of *this package* is an optional feature; a missing
                 # third-party module or a broken import is an error to show, not to skip.
-                if err.name and (err.name == module_name or err.name.startswith("dropout_theory")):
+                if err.name and err.name.startswith("dropout_theory"):
                     return f"{err.name} not available"
                 raise
             if not hasattr(module, attribute):
