@@ -345,3 +345,11 @@ def test_screenshots_were_saved(reports: dict[str, dict]) -> None:
     for name in ("intro", "algorithm"):
         shot = SCREENSHOTS / f"{name}.png"
         assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot
+
+
+@pytest.mark.browser
+def test_root_redirects_to_an_existing_page(book_html: Path) -> None:
+    index = (book_html / "index.html").read_text(encoding="utf-8")
+    found = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index, flags=re.IGNORECASE)
+    assert found, "index.html does not redirect"
+    assert (book_html / found.group(1)).is_file(), found.group(1)

@@ -14,8 +14,10 @@ table shows its ``metrics`` if it has them, and its scalar entries otherwise.
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Iterable
+from pathlib import Path
 
 COMPARISONS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
@@ -67,3 +69,14 @@ def format_table(results: dict[str, dict]) -> str:
     rows = [header, *(row for name, result in results.items() for row in rows_for(name, result))]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def committed_results_path(device_type: str = "cpu") -> Path:
+    """``results/bench-<device>.json`` of this checkout, the file the performance chapter shows."""
+    return Path(__file__).resolve().parents[2] / "results" / f"bench-{device_type}.json"
+
+
+def load_results(device_type: str = "cpu") -> dict | None:
+    """The committed benchmark report for ``device_type``, or None if none was committed."""
+    path = committed_results_path(device_type)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

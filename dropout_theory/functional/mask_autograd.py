@@ -8,9 +8,10 @@ Two ways to remember the mask between the forward and the backward pass:
   (a few bytes on CUDA, about 5 kB for the CPU Mersenne twister, whatever the tensor size)
   and draws the same mask again in the backward pass.
 
-Both compute :math:`y = (x \\odot m)\\,s` with :math:`s = 1/(1-p)` (inverted) or :math:`s = 1`,
-multiplying by the exact 0/1 mask first and by the Python scalar second, so that the result
-is bit-identical to torch's own ``x * s`` on the kept elements in every floating dtype.
+Both compute :math:`y = (x \\odot m)\\,s` with :math:`s = 1/(1-p)` (inverted) or :math:`s = 1`
+in one pass (``addcmul``), applying the Python scalar in torch's "opmath" precision and
+rounding once, so that the result equals torch's own ``x * s`` on the kept elements in every
+floating dtype.
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ from dropout_theory.functional.masks import keep_mask
 
 
 def _masked_scale(x: torch.Tensor, mask: torch.Tensor, scale: float, *, inplace: bool = False) -> torch.Tensor:
-    out = x.mul_(mask) if inplace else x * mask
-    return out if scale == 1.0 else out.mul_(scale)
+    if inplace:
+        x.mul_(mask)
+        return x if scale == 1.0 else x.mul_(scale)
+    if scale == 1.0:
+        return x * mask
+    # One pass instead of two: 0 + scale * x * mask. The scalar is applied in torch's
+    # "opmath" precision and the result rounded once, exactly as in ``x * scale``; the
+    # 0/1 mask factor is exact. (A kept -0.0 becomes +0.0, the only difference.)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    return torch.addcmul(zero, x, mask, value=scale)
 
 
 class StoredMaskDropout(torch.autograd.Function):
