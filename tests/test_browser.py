@@ -224,6 +224,8 @@ def reports(chromium: str, site: str, book_html: Path) -> dict[str, dict]:
             "`npm install --no-save mathjax@3` in the repository or set $DROPOUT_THEORY_MATHJAX"
         )
     results: dict[str, dict] = {}
+    for stale in SCREENSHOTS.glob("*.png"):
+        stale.unlink()
     with Chromium(chromium) as browser:
         page = browser.new_page()
         if mathjax is not None:
@@ -256,42 +258,30 @@ def reports(chromium: str, site: str, book_html: Path) -> dict[str, dict]:
     return results
 
 
-@pytest.mark.browser
-def test_every_page_was_opened(reports: dict[str, dict], book_html: Path) -> None:
-    pages = book_pages(book_html)
-    assert "book/intro.html" in pages and "book/algorithm.html" in pages
-    assert set(pages) <= set(reports)
-
-
-@pytest.mark.browser
-def test_mathjax_rendered_the_maths(reports: dict[str, dict]) -> None:
-    problems = {}
+def page_problems(reports: dict[str, dict], book_html: Path) -> dict[str, object]:
+    problems: dict[str, object] = {}
+    missing = sorted(set(book_pages(book_html)) - set(reports))
+    if missing:
+        problems["pages not opened"] = missing
     for page, report in reports.items():
         if page == "search":
             continue
+        found = {}
         if report["mathjax"] == "never loaded":
-            problems[page] = "MathJax never loaded"
-        elif report["rawMath"] or report["mathErrors"]:
-            problems[page] = {"raw TeX left": report["rawMath"], "MathJax errors": report["mathErrors"]}
-    assert not problems, problems
-    assert reports["book/algorithm.html"]["typeset"] > 20  # the chapter is full of maths: it was typeset
-
-
-@pytest.mark.browser
-def test_every_image_loaded_with_a_nonzero_size(reports: dict[str, dict]) -> None:
-    problems = {
-        page: {"broken": r["brokenImages"], "zero size": r["zeroSizeImages"]}
-        for page, r in reports.items()
-        if r.get("brokenImages") or r.get("zeroSizeImages")
-    }
-    assert not problems, problems
-    assert reports["book/algorithm.html"]["images"] >= 2  # the chapter's figures are there
-
-
-@pytest.mark.browser
-def test_no_console_errors(reports: dict[str, dict]) -> None:
-    problems = {page: r["console"] for page, r in reports.items() if r["console"]}
-    assert not problems, problems
+            found["maths"] = "MathJax never loaded"
+        if report["rawMath"]:
+            found["raw TeX left in the text"] = report["rawMath"]
+        if report["mathErrors"]:
+            found["MathJax errors"] = report["mathErrors"]
+        if report["brokenImages"]:
+            found["images not loaded"] = report["brokenImages"]
+        if report["zeroSizeImages"]:
+            found["images of zero size"] = report["zeroSizeImages"]
+        if report["console"]:
+            found["console errors"] = report["console"]
+        if found:
+            problems[page] = found
+    return problems
 
 
 class IdCollector(HTMLParser):
@@ -305,46 +295,55 @@ class IdCollector(HTMLParser):
                 self.ids.add(value)
 
 
-@pytest.mark.browser
-def test_every_internal_link_resolves(reports: dict[str, dict], site: str) -> None:
+def broken_links(reports: dict[str, dict]) -> list[str]:
+    """Internal links whose page does not load, or whose #fragment names no element there."""
     links = sorted({link for page, r in reports.items() if page != "search" for link in r["links"]})
-    assert links, "no internal links found at all"
-    targets: dict[str, set[str] | None] = {}
+    targets: dict[str, set[str]] = {}
     broken = []
     for link in links:
         url, fragment = urldefrag(link)
         if url not in targets:
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
-                    body = response.read()
-                parser = IdCollector()
-                if url.endswith((".html", "/")) or "text/html" in response.headers.get("Content-Type", ""):
-                    parser.feed(body.decode("utf-8", errors="replace"))
-                targets[url] = parser.ids
+                    body, content_type = response.read(), response.headers.get("Content-Type", "")
             except urllib.error.URLError as err:
-                targets[url] = None
                 broken.append(f"{link}: {err}")
                 continue
-        ids = targets[url]
-        if ids is not None and fragment and fragment not in ids:
+            parser = IdCollector()
+            if "text/html" in content_type:
+                parser.feed(body.decode("utf-8", errors="replace"))
+            targets[url] = parser.ids
+        if url in targets and fragment and fragment not in targets[url]:
             broken.append(f"{link}: no element with id {fragment!r}")
-    assert not broken, broken
+    return broken
 
 
 @pytest.mark.browser
-def test_search_finds_bernoulli(reports: dict[str, dict]) -> None:
+def test_the_built_book_in_headless_chromium(reports: dict[str, dict], book_html: Path) -> None:
+    """One test, so that a parallel run (pytest -n) opens every page once, not once per worker."""
+    problems = page_problems(reports, book_html)
+    links = [link for r in reports.values() for link in r.get("links", [])]
+    if not links:
+        problems["links"] = "no internal links found at all"
+    elif broken := broken_links(reports):
+        problems["broken internal links"] = broken
     search = reports["search"]
-    assert not search.get("timeout"), "the search page did not finish"
-    assert search["hits"], "searching for 'Bernoulli' found no page"
-    assert any("algorithm" in hit for hit in search["hits"]), search["hits"]
-    assert not search["console"], search["console"]
-
-
-@pytest.mark.browser
-def test_screenshots_were_saved(reports: dict[str, dict]) -> None:
+    if search.get("timeout") or not search["hits"]:
+        problems["search"] = "searching for 'Bernoulli' found no page" + (" (timed out)" if search.get("timeout") else "")
+    elif not any("algorithm" in hit for hit in search["hits"]):
+        problems["search"] = f"'Bernoulli' did not find the algorithm chapter: {search['hits']}"
+    if search["console"]:
+        problems["search page console errors"] = search["console"]
+    algorithm = reports.get("book/algorithm.html", {})
+    if algorithm.get("typeset", 0) <= 20:
+        problems["algorithm chapter maths"] = f"only {algorithm.get('typeset')} formulas typeset"
+    if algorithm.get("images", 0) < 2:
+        problems["algorithm chapter figures"] = f"only {algorithm.get('images')} images"
     for name in ("intro", "algorithm"):
         shot = SCREENSHOTS / f"{name}.png"
-        assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot
+        if not (shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"):
+            problems[f"screenshot {shot}"] = "missing or not a PNG"
+    assert not problems, "\n".join(f"{key}: {value}" for key, value in problems.items())
 
 
 @pytest.mark.browser

@@ -24,6 +24,8 @@ def bench_dropout_speed(device: torch.device, *, quick: bool = False) -> dict:
 
     2^22 float32 elements (2^20 with ``quick``), p = 0.5. Also timed: the low-memory variant
     (which draws its uniforms twice) and ``torch.rand`` alone, the floor set by the RNG.
+    On CPU the whole comparison runs twice, with torch's thread count and with one thread:
+    the uniform draw is serial either way, the passes over memory are not.
     """
     n = 2**20 if quick else 2**22
     repeats = 7 if quick else 25
@@ -38,33 +40,51 @@ def bench_dropout_speed(device: torch.device, *, quick: bool = False) -> dict:
 
         return run
 
-    timings = time_interleaved(
-        {
-            "torch.nn.functional.dropout": step(lambda t: torch.nn.functional.dropout(t, P, True)),
-            "functional.dropout": step(lambda t: F.dropout(t, P, generator=generator)),
-            "functional.dropout(low_memory=True)": step(lambda t: F.dropout(t, P, generator=generator, low_memory=True)),
-            "torch.rand (uniforms only)": lambda: torch.rand(n, device=device, generator=generator),
-        },
-        device=device,
-        repeats=repeats,
-    )
-    baseline = timings["torch.nn.functional.dropout"]
-    ratio = time_ratio(timings["functional.dropout"], baseline)
-    low_ratio = time_ratio(timings["functional.dropout(low_memory=True)"], baseline)
-    rng_share = timings["torch.rand (uniforms only)"].median / timings["functional.dropout"].median
+    contestants = {
+        "torch.nn.functional.dropout": step(lambda t: torch.nn.functional.dropout(t, P, True)),
+        "functional.dropout": step(lambda t: F.dropout(t, P, generator=generator)),
+        "functional.dropout(low_memory=True)": step(lambda t: F.dropout(t, P, generator=generator, low_memory=True)),
+        "torch.rand (uniforms only)": lambda: torch.rand(n, device=device, generator=generator),
+    }
+    default_threads = torch.get_num_threads()
+    thread_counts = [default_threads] + ([1] if device.type == "cpu" and default_threads > 1 else [])
+    by_threads: dict[int, dict] = {}
+    metrics = []
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        try:
+            timings = time_interleaved(contestants, device=device, repeats=repeats)
+        finally:
+            torch.set_num_threads(default_threads)
+        baseline = timings["torch.nn.functional.dropout"]
+        ratios = {
+            name: time_ratio(timings[name], baseline)
+            for name in ("functional.dropout", "functional.dropout(low_memory=True)")
+        }
+        rng_share = timings["torch.rand (uniforms only)"].median / timings["functional.dropout"].median
+        by_threads[threads] = {
+            "timings": {name: t.to_dict() for name, t in timings.items()},
+            "ratios": ratios,
+            "uniform_draw_share": rng_share,
+        }
+        suffix = f", {threads} thread{'s' if threads > 1 else ''}" if device.type == "cpu" else ""
+        metrics += [
+            metric(f"time vs torch (fwd+bwd){suffix}", ratios["functional.dropout"]["value"], "x", ("<=", 0.6)),
+            metric(f"low_memory time vs torch{suffix}", ratios["functional.dropout(low_memory=True)"]["value"], "x"),
+            metric(f"uniform draw / functional.dropout{suffix}", rng_share, "x"),
+        ]
     return {
         "name": "dropout-speed",
         "description": "forward+backward of dropout, p=0.5, vs torch.nn.functional.dropout",
         "device": str(device),
         "dtype": "float32",
         "sizes": {"elements": n, "p": P},
-        "timings": {name: t.to_dict() for name, t in timings.items()},
-        "ratios": {"functional.dropout": ratio, "functional.dropout(low_memory=True)": low_ratio},
-        "metrics": [
-            metric("time vs torch (fwd+bwd)", ratio["value"], "x", ("<=", 0.6)),
-            metric("low_memory time vs torch (fwd+bwd)", low_ratio["value"], "x"),
-            metric("uniform draw / functional.dropout", rng_share, "x", note="share of the time spent drawing uniforms"),
-        ],
+        "threads": thread_counts,
+        # The default thread count's numbers at the top level; every count under by_threads.
+        "timings": by_threads[default_threads]["timings"],
+        "ratios": by_threads[default_threads]["ratios"],
+        "by_threads": {str(t): v for t, v in by_threads.items()},
+        "metrics": metrics,
     }
 
 
