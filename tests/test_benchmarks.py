@@ -118,6 +118,7 @@ def test_bench_command_writes_json(tmp_path: Path) -> None:
     assert report["machine"]["torch"] == torch.__version__
     assert report["machine"]["device"] == "cpu"
     assert set(report["benches"]) == {"cuda-bandwidth", "exact-ensemble"}
+    assert report["command"].startswith("python -m dropout_theory bench --only cuda-bandwidth exact-ensemble --device cpu")
     assert "skipped: needs CUDA" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "dropout_theory", "bench", "--only", "nope"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "unknown bench(es): nope" in bad.stderr

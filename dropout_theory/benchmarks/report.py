@@ -73,7 +73,9 @@ def format_table(results: dict[str, dict]) -> str:
 
 def committed_results_path(device_type: str = "cpu") -> Path:
     """``results/bench-<device>.json`` of this checkout, the file the performance chapter shows."""
-    return Path(__file__).resolve().parents[2] / "results" / f"bench-{device_type}.json"
+    from dropout_theory.experiments.store import default_results_dir
+
+    return default_results_dir() / f"bench-{device_type}.json"
 
 
 def load_results(device_type: str = "cpu") -> dict | None:

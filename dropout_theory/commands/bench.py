@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 
-RESULTS_DIR = Path("results")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these benches (see --list)")
     parser.add_argument("--list", action="store_true", help="list the benches and exit")
-    parser.add_argument("--json", type=Path, default=None, help="output file (default: results/bench-<device>.json)")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="output file (default: results/bench-<device>[-quick].json)"
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
@@ -32,7 +32,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def default_json_path(device: torch.device, quick: bool) -> Path:
-    return RESULTS_DIR / f"bench-{device.type}{'-quick' if quick else ''}.json"
+    """``results/bench-<device>.json`` of this checkout (or ``$DROPOUT_THEORY_RESULTS``)."""
+    from dropout_theory.experiments.store import default_results_dir
+
+    return default_results_dir() / f"bench-{device.type}{'-quick' if quick else ''}.json"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (recorded in the JSON)."""
+    words = ["python -m dropout_theory bench"]
+    if args.only:
+        words.append("--only " + " ".join(args.only))
+    for flag, value in (("--device", args.device), ("--threads", args.threads), ("--json", args.json)):
+        if value is not None:
+            words.append(f"{flag} {value}")
+    if args.quick:
+        words.append("--quick")
+    return " ".join(words)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "machine": machine_info(device, torch.float32),
         "quick": args.quick,
-        "command": "python -m dropout_theory bench " + " ".join(sys.argv[2:]),
+        "command": command_line(args),
         "benches": {},
     }
     if args.only and args.json is None and path.exists():
