@@ -175,7 +175,7 @@ class Page:
 
     def _receive(self, timeout: float | None) -> dict | None:
         """The next message, or None when ``timeout`` seconds pass without one."""
-        self.ws.sock.settimeout(timeout if timeout is None else max(0.01, timeout))
+        self.ws.sock.settimeout(max(0.01, timeout) if timeout is not None else None)
         try:
             return json.loads(self.ws.receive_text())
         except socket.timeout:
@@ -183,10 +183,13 @@ class Page:
         finally:
             self.ws.sock.settimeout(120.0)
 
-    def call(self, method: str, **params: object) -> dict:
+    def call(self, method: str, timeout: float = 300.0, **params: object) -> dict:
         message_id = self.send(method, **params)
+        deadline = time.monotonic() + timeout
         while True:
-            message = self._receive(None)
+            message = self._receive(deadline - time.monotonic())
+            if message is None:
+                raise TimeoutError(f"{method}: no answer within {timeout} s")
             if message.get("id") == message_id:
                 if "error" in message:
                     raise CDPError(f"{method}: {message['error']}")

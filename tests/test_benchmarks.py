@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dropout_theory.benchmarks import Bench, metric, peak_memory, run_bench, time_interleaved
-from dropout_theory.benchmarks.dropconnect import naive_per_example_dropconnect
+from dropout_theory.benchmarks.dropconnect import bench_dropconnect_memory, naive_per_example_dropconnect
 from dropout_theory.benchmarks.dropout import bench_low_memory_mlp
 from dropout_theory.benchmarks.report import format_table
 from dropout_theory.benchmarks.timing import quartiles, time_ratio, Timing
@@ -105,6 +105,20 @@ def test_naive_per_example_dropconnect_matches_a_loop_over_examples() -> None:
     masks = torch.rand((5, 3, 7), generator=seeded_generator(3, "cpu")) < 0.6
     expected = torch.stack([torch.nn.functional.linear(x[b], weight * masks[b] / 0.6, bias) for b in range(5)])
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_dropconnect_bench_runs_against_a_stand_in() -> None:
+    # The real op comes from another part of the package; the naive op measured against
+    # itself must use exactly the same memory (ratio 1, so the 1/4 target is missed).
+    def stand_in(x, weight, bias, p, training=True, *, per_example=False, generator=None):
+        assert training and per_example
+        return naive_per_example_dropconnect(x, weight, bias, p, generator)
+
+    result = bench_dropconnect_memory(CPU, quick=True, dropconnect_linear=stand_in)
+    memory = result["memory_bytes"]
+    assert memory["naive B x out x in"] == memory["dropconnect_linear(per_example=True)"] > 32 * 256 * 256 * 4
+    assert result["metrics"][0]["value"] == 1.0 and result["metrics"][0]["met"] is False
+    json.dumps(result)
 
 
 def test_bench_command_writes_json(tmp_path: Path) -> None:
