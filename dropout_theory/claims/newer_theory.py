@@ -8,10 +8,7 @@ not reproduced (CLAIMS.md §O lists them as unconfirmed).
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import sympy as sp
@@ -19,13 +16,7 @@ import torch
 from scipy import optimize
 
 from dropout_theory import functional as F
-from dropout_theory.batchnorm_shift import (
-    dropout_batchnorm_mlp,
-    dropout_train_variance,
-    fit_classifier,
-    recalibrate_batchnorm,
-    variance_shift_ratio,
-)
+from dropout_theory.batchnorm_shift import dropout_batchnorm_mlp, dropout_train_variance, variance_shift_ratio
 from dropout_theory.claims.core import Evidence, claim
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import expectation_over_masks
@@ -35,31 +26,22 @@ from dropout_theory.implicit_bias import (
     hidden_dropout_forward,
     nuclear_norm,
     squared_nuclear_shrinkage,
-    train_linear_network,
     unit_norm_products,
     whitened_inputs,
 )
 from dropout_theory.montecarlo import check_mean, check_variance
+from dropout_theory.newer_theory_experiments import (
+    batchnorm_input_batch_variances,
+    equalisation_runs,
+    product_spread,
+    single_intra_op_thread,
+    variance_shift_runs,
+)
 from dropout_theory.symbolic import bernoulli_expectation, enumerated_expectation, gates, is_zero
 
 EXACT_TOL = 1e-10
 q_sym = sp.Symbol("q", positive=True)
 f64 = torch.float64
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the setting.
-
-    The matrices here are tiny: on a loaded 2-core machine the thread pool's synchronisation
-    costs 10-100x the arithmetic.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _symbolic(holds: bool, detail: str) -> Evidence:
@@ -228,36 +210,7 @@ def induced_nuclear_penalty() -> list[Evidence]:
     ]
 
 
-EQUALISE_SEEDS = 8
 EQUALISE_MARGIN = 1 / 3
-
-
-def equalisation_runs(seeds: int = EQUALISE_SEEDS, p: float = 0.5) -> dict[str, torch.Tensor]:
-    """Train 4-6-4 linear nets on whitened data (rank-2 targets), with and without dropout.
-
-    Returns per-seed unit products (``plain``, ``dropout``), the dropout nets' products
-    ``UV^T`` and the squared-nuclear-norm minimisers they should approach.
-    """
-    with one_thread():
-        g = seeded_generator(48)
-        x = whitened_inputs(64, 4, generator=g, batch=(seeds,))
-        A = torch.randn(seeds, 4, 2, generator=g, dtype=f64) @ torch.randn(seeds, 2, 4, generator=g, dtype=f64)
-        y = x @ A.transpose(-1, -2)
-        width = 6
-        plain = train_linear_network(x, y, width, 0.0, steps=800, generator=seeded_generator(49))
-        dropped = train_linear_network(x, y, width, p, steps=800, generator=seeded_generator(49))
-        optimum = torch.stack([squared_nuclear_shrinkage(A[s], p / (1 - p) / width) for s in range(seeds)])
-    return {
-        "plain": unit_norm_products(*plain),
-        "dropout": unit_norm_products(*dropped),
-        "product": dropped[0] @ dropped[1].transpose(-1, -2),
-        "optimum": optimum,
-    }
-
-
-def spread(products: torch.Tensor) -> torch.Tensor:
-    """Coefficient of variation (std/mean) of the unit products, per network."""
-    return products.std(dim=-1) / products.mean(dim=-1)
 
 
 @claim(
@@ -272,12 +225,12 @@ def spread(products: torch.Tensor) -> torch.Tensor:
 )
 def dropout_equalises_units() -> list[Evidence]:
     runs = equalisation_runs()
-    ratio = spread(runs["dropout"]) / spread(runs["plain"])
+    ratio = product_spread(runs["dropout"]) / product_spread(runs["plain"])
     gap = ((runs["product"] - runs["optimum"]).flatten(1).norm(dim=1) / runs["optimum"].flatten(1).norm(dim=1))
     return [
         Evidence("experiment", bool((ratio <= EQUALISE_MARGIN).all()),
                  f"spread (std/mean of products) with dropout / without, per seed: {np.round(ratio.numpy(), 3).tolist()}; "
-                 f"without dropout: {np.round(spread(runs['plain']).numpy(), 2).tolist()}",
+                 f"without dropout: {np.round(product_spread(runs['plain']).numpy(), 2).tolist()}",
                  estimate=ratio.max().item(), target=0.0, tolerance=EQUALISE_MARGIN),
         Evidence("experiment", bool((gap <= 0.15).all()),
                  f"relative Frobenius distance of UV^T to the squared-nuclear-norm minimiser, per seed: "
@@ -433,22 +386,6 @@ def variance_shift_formula() -> list[Evidence]:
     ]
 
 
-def _batch_variances(model: torch.nn.Sequential, data: torch.Tensor, batches: int, batch_size: int,
-                     generator: torch.Generator) -> torch.Tensor:
-    """Unbiased per-batch variances of the BatchNorm input (model[3]) in training mode; BN updates as it goes."""
-    captured: list[torch.Tensor] = []
-    handle = model[3].register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].var(0, unbiased=True)))
-    try:
-        with torch.no_grad():
-            model.train()
-            for _ in range(batches):
-                model(data[torch.randint(0, data.shape[0], (batch_size,), generator=generator)])
-    finally:
-        handle.remove()
-        model.eval()
-    return torch.stack(captured)
-
-
 @claim(
     "newer-theory.variance-shift-batchnorm",
     title="BatchNorm after dropout stores the training variance and divides the test data by it",
@@ -460,14 +397,14 @@ def _batch_variances(model: torch.nn.Sequential, data: torch.Tensor, batches: in
 )
 def variance_shift_batchnorm() -> list[Evidence]:
     p = 0.4
-    with one_thread():
+    with single_intra_op_thread():
         g = seeded_generator(61)  # a seed whose 6 ReLU channels are all alive on the data, so every ratio is defined
         data = torch.randn(256, 3, generator=g, dtype=f64)
         model = dropout_batchnorm_mlp(3, 6, 2, p, generator=g)
         norm = model[3]
         norm.momentum = None  # cumulative average: running_var is the mean of the batch variances
         norm.reset_running_stats()
-        batch_vars = _batch_variances(model, data, 3000, 32, g)
+        batch_vars = batchnorm_input_batch_variances(model, data, 3000, 32, g)
         with torch.no_grad():
             features = model[:2](data)  # before dropout, over the whole data set
         c, v = features.mean(0), features.var(0, unbiased=False)
@@ -485,40 +422,6 @@ def variance_shift_batchnorm() -> list[Evidence]:
                f"torch's running_var = mean of those batch variances; eval-mode normalised variance = v/running_var "
                f"(formula ratio per channel: {np.round(ratio.numpy(), 3).tolist()})"),
     ]
-
-
-SHIFT_SEEDS = 5
-
-
-def variance_shift_runs(seeds: int = SHIFT_SEEDS, p: float = 0.5) -> list[dict[str, float]]:
-    """Train small Dropout->BatchNorm classifiers (points inside/outside a circle); measure the shift's effect."""
-    rows = []
-    with one_thread():
-        for seed in range(seeds):
-            g = seeded_generator(60 + seed)
-            x_train = torch.randn(512, 2, generator=g, dtype=f64)
-            x_test = torch.randn(2000, 2, generator=g, dtype=f64)
-            y_train, y_test = (x_train.norm(dim=1) > 1.18).long(), (x_test.norm(dim=1) > 1.18).long()
-            model = fit_classifier(dropout_batchnorm_mlp(2, 32, 2, p, generator=g), x_train, y_train,
-                                   steps=250, generator=g)
-            recalibrated = recalibrate_batchnorm(copy.deepcopy(model), x_train)
-            with torch.no_grad():
-                features = model[:2](x_train)
-                c, v = features.mean(0), features.var(0, unbiased=False)
-                alive = v > 1e-8
-                measured = v[alive] / model[3].running_var[alive]
-                predicted = variance_shift_ratio(c[alive], v[alive], p)
-                logits, fixed = model(x_test), recalibrated(x_test)
-            rows.append({
-                "seed": seed,
-                "ratio_median": measured.median().item(),
-                "agreement_median": (measured / predicted).median().item(),
-                "logit_shift": ((logits - fixed).abs().mean() / fixed.abs().mean()).item(),
-                "flipped": (logits.argmax(1) != fixed.argmax(1)).double().mean().item(),
-                "accuracy": (logits.argmax(1) == y_test).double().mean().item(),
-                "accuracy_recalibrated": (fixed.argmax(1) == y_test).double().mean().item(),
-            })
-    return rows
 
 
 @claim(
@@ -543,6 +446,8 @@ def variance_shift_predictions() -> list[Evidence]:
                  estimate=worst_agreement, target=0.0, tolerance=0.2),
         Evidence("experiment", min(shifts) > 0.1,
                  f"relative logit change from re-estimating BN statistics, per seed: {np.round(shifts, 3).tolist()}; "
-                 f"test predictions flipped: {np.round([row['flipped'] for row in rows], 3).tolist()}",
+                 f"test predictions flipped: {np.round([row['flipped'] for row in rows], 3).tolist()}; test accuracy "
+                 f"stored -> re-estimated statistics: "
+                 + ", ".join(f"{row['accuracy']:.3f}->{row['accuracy_recalibrated']:.3f}" for row in rows),
                  estimate=min(shifts), target=0.1, tolerance=None),
     ]
