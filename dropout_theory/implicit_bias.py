@@ -32,6 +32,7 @@ import math
 import torch
 
 from dropout_theory import functional as F
+from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.validation import check_float_tensor, check_generator, check_positive_int, check_probability
 
 RANK_TOLERANCE = 1e-10
@@ -215,6 +216,33 @@ def hidden_dropout_forward(
     """
     _check_factors(U, V)
     return F.dropout(x @ V, p, generator=generator) @ U.transpose(-1, -2)
+
+
+def exact_hidden_dropout_loss(
+    U: torch.Tensor, V: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: float
+) -> torch.Tensor:
+    r""":math:`\frac1n\sum_k \mathbb{E}_b\|y_k - U\operatorname{diag}(b/q)V^\top x_k\|^2`, summed over all :math:`2^r` masks.
+
+    One mask is shared by the whole data set in each term of the sum, which gives the same
+    expectation as one mask per example (the expectation is linear in the examples). Float64,
+    exact; limited to the widths :func:`dropout_theory.enumeration.expectation_over_masks` allows.
+
+    Shape:
+        ``U``: :math:`(d_{out}, r)`, ``V``: :math:`(d_{in}, r)`, ``x``: :math:`(n, d_{in})`,
+        ``y``: :math:`(n, d_{out})`; output: a scalar tensor.
+    """
+    _check_factors(U, V)
+    check_float_tensor("x", x)
+    check_float_tensor("y", y)
+    p = check_probability("p", p, allow_one=False)
+    hidden = (x @ V).to(torch.float64)
+    U64, y64 = U.to(torch.float64), y.to(torch.float64)
+
+    def loss(masks: torch.Tensor) -> torch.Tensor:
+        prediction = (hidden[None] * masks[:, None] / (1.0 - p)) @ U64.T
+        return ((y64 - prediction) ** 2).sum(-1).mean(-1)
+
+    return expectation_over_masks(loss, U.shape[-1], 1.0 - p, device=U.device)
 
 
 def train_linear_network(

@@ -23,6 +23,7 @@ from dropout_theory.devices import seeded_generator
 from dropout_theory.implicit_bias import (
     equalised_factorisation,
     equalising_rotation,
+    exact_hidden_dropout_loss,
     explicit_regulariser,
     induced_regulariser,
     nuclear_norm,
@@ -61,6 +62,8 @@ def test_explicit_regulariser_matches_mask_loop(p: float) -> None:
     C = torch.tensor(X.T @ X / len(X))
     penalty = explicit_regulariser(torch.tensor(U), torch.tensor(V), p, C).item()
     assert exact == pytest.approx(plain + penalty, rel=1e-12)
+    as_tensors = [torch.tensor(a) for a in (U, V, X, Y)]
+    assert exact_hidden_dropout_loss(*as_tensors, p).item() == pytest.approx(exact, rel=1e-12)
     # The whitened form is the covariance form with C = I, and it differs here.
     whitened = explicit_regulariser(torch.tensor(U), torch.tensor(V), p).item()
     expected_whitened = p / (1 - p) * sum(np.sum(U[:, i] ** 2) * np.sum(V[:, i] ** 2) for i in range(5))

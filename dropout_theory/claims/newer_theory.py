@@ -22,6 +22,7 @@ from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.implicit_bias import (
     equalised_factorisation,
+    exact_hidden_dropout_loss,
     explicit_regulariser,
     hidden_dropout_forward,
     nuclear_norm,
@@ -96,15 +97,9 @@ def linear_explicit_regulariser() -> list[Evidence]:
     Ut, Vt = _random_factors(3, 4, r, 40)
     X = whitened_inputs(16, 4, generator=seeded_generator(41))
     Y = torch.randn(16, 3, generator=seeded_generator(42), dtype=f64)
-    hidden = X @ Vt
-
-    def dropout_loss(masks: torch.Tensor) -> torch.Tensor:
-        pred = (hidden[None] * masks[:, None] / (1 - p)) @ Ut.T
-        return ((Y - pred) ** 2).sum(-1).mean(-1)
-
-    exact = expectation_over_masks(dropout_loss, r, 1 - p).item()
+    exact = exact_hidden_dropout_loss(Ut, Vt, X, Y, p).item()
     closed = ((Y - X @ Vt @ Ut.T) ** 2).sum(-1).mean().item() + explicit_regulariser(Ut, Vt, p).item()
-    aniso_gap = _anisotropic_gap(Ut, Vt, p)
+    aniso_exact, _, aniso_with_covariance = _anisotropic_losses(Ut, Vt, p)
 
     # Monte Carlo: the package's op, one pair (x, y), per-sample form.
     x0, y0 = X[0], Y[0]
@@ -115,7 +110,7 @@ def linear_explicit_regulariser() -> list[Evidence]:
                   "d_in = d_out = r = 2, gates averaged by algebra: per-sample identity; with x x^T -> C = I the "
                   "penalty becomes sum ||u_i||^2 ||v_i||^2"),
         _exact(abs(exact - closed), f"all 2^{r} masks, 16 inputs with (1/n) X^T X = I exactly, p={p}: {exact:.12f} vs {closed:.12f}"),
-        _exact(aniso_gap, f"all 2^{r} masks, 12 anisotropic inputs: exact vs plain + lam sum ||u_i||^2 v_i^T C v_i, C = (1/n) X^T X"),
+        _exact(abs(aniso_exact - aniso_with_covariance), f"all 2^{r} masks, 12 anisotropic inputs: exact vs plain + lam sum ||u_i||^2 v_i^T C v_i, C = (1/n) X^T X"),
         check_mean(losses, target, detail=f"per-sample loss through the package's dropout, one (x, y), p={p}"),
     ]
 
@@ -145,18 +140,10 @@ def _anisotropic_losses(Ut: torch.Tensor, Vt: torch.Tensor, p: float) -> tuple[f
     g = seeded_generator(45)
     X = torch.randn(12, Vt.shape[0], generator=g, dtype=f64) @ torch.diag(torch.tensor([3.0, 1.0, 0.5, 0.2], dtype=f64))
     Y = torch.randn(12, Ut.shape[0], generator=g, dtype=f64)
-    hidden = X @ Vt
-    exact = expectation_over_masks(
-        lambda m: ((Y - (hidden[None] * m[:, None] / (1 - p)) @ Ut.T) ** 2).sum(-1).mean(-1), Vt.shape[1], 1 - p
-    ).item()
-    plain = ((Y - hidden @ Ut.T) ** 2).sum(-1).mean().item()
+    plain = ((Y - X @ Vt @ Ut.T) ** 2).sum(-1).mean().item()
     covariance = X.T @ X / X.shape[0]
-    return exact, plain + explicit_regulariser(Ut, Vt, p).item(), plain + explicit_regulariser(Ut, Vt, p, covariance).item()
-
-
-def _anisotropic_gap(Ut: torch.Tensor, Vt: torch.Tensor, p: float) -> float:
-    exact, _, with_covariance = _anisotropic_losses(Ut, Vt, p)
-    return abs(exact - with_covariance)
+    return (exact_hidden_dropout_loss(Ut, Vt, X, Y, p).item(), plain + explicit_regulariser(Ut, Vt, p).item(),
+            plain + explicit_regulariser(Ut, Vt, p, covariance).item())
 
 
 @claim(
