@@ -116,8 +116,8 @@ def dropout_least_squares_solution(X: torch.Tensor, y: torch.Tensor, p: float, *
 
     Inverted: :math:`\tilde w^* = (X^\top X + \frac{1-q}{q}\,\mathrm{diag}\,X^\top X)^{-1} X^\top y`.
     Non-inverted: :math:`w^* = \tilde w^*/q` (the same predictor, :math:`q X w^* = X\tilde w^*`).
-    Solved with a Cholesky-free ``torch.linalg.solve``; the matrix is positive definite when
-    every column of :math:`X` is non-zero and :math:`q < 1`, or :math:`X` has full column rank.
+    The matrix is positive definite when every column of :math:`X` is non-zero and
+    :math:`q < 1`, or when :math:`X` has full column rank; ``torch.linalg.solve`` raises otherwise.
     """
     X, y = _check_problem(X, y)
     q = _check_keep(p)

@@ -24,7 +24,7 @@ import torch
 
 from dropout_theory import functional as F
 from dropout_theory.enumeration import all_masks, mask_probabilities
-from dropout_theory.regularisation.least_squares import _check_keep, _check_problem, _check_weights
+from dropout_theory.regularisation.least_squares import _check_keep, _check_problem, _check_weights, dropout_least_squares_solution
 from dropout_theory.validation import check_generator, check_positive_int
 
 
@@ -131,8 +131,6 @@ def predicted_average_covariance(X: torch.Tensor, y: torch.Tensor, p: float, ave
     independent of :math:`\eta`; corrections are :math:`O(\eta)` (the noise depends on the
     iterate) and :math:`O(1/(\eta\lambda_{\min} K))` (edge effects of a finite average).
     """
-    from dropout_theory.regularisation.least_squares import dropout_least_squares_solution
-
     K = check_positive_int("averaged_steps", averaged_steps)
     w_star = dropout_least_squares_solution(X, y, p)
     H_inv = torch.linalg.inv(expected_loss_hessian(X, p))
