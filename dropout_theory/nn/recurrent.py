@@ -245,12 +245,14 @@ class VariationalLSTM(nn.Module):
         if hx is None:
             zeros = torch.zeros(shape, device=x.device, dtype=x.dtype)
             return zeros, zeros
+        expected = shape if batched else (self.num_layers, self.hidden_size)
+        for name, state in zip(("h_0", "c_0"), hx):
+            check_float_tensor(name, state)
+            if tuple(state.shape) != expected:
+                raise ValueError(f"{name} must have shape {expected}, got {tuple(state.shape)}")
         h0, c0 = hx
         if not batched:
             h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-        for name, state in (("h_0", h0), ("c_0", c0)):
-            if tuple(state.shape) != shape:
-                raise ValueError(f"{name} must have shape {shape if batched else (self.num_layers, self.hidden_size)}, got {tuple(hx[0 if name == 'h_0' else 1].shape)}")
         return h0, c0
 
     @staticmethod
