@@ -43,6 +43,7 @@ class ConcreteDropout(nn.Module):
         dropout_regularizer: :math:`\lambda_d`. Default: 1e-5 (the reference code).
         eps: added inside logarithms. Default: 1e-7.
         generator: optional ``torch.Generator`` for every mask this module draws.
+        device, dtype: of the logit parameter (as torch's factory arguments).
 
     Shape:
         Input :math:`(N, *)`; output that of ``layer`` (or the input's without one).
@@ -68,6 +69,8 @@ class ConcreteDropout(nn.Module):
         dropout_regularizer: float = 1e-5,
         eps: float = DEFAULT_EPS,
         generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         p = check_probability("p", p)
@@ -86,7 +89,7 @@ class ConcreteDropout(nn.Module):
         self.dropout_regularizer = float(dropout_regularizer)
         self.eps = float(eps)
         self.generator = check_generator(generator)
-        self.p_logit = nn.Parameter(torch.tensor(math.log(p) - math.log1p(-p)))
+        self.p_logit = nn.Parameter(torch.tensor(math.log(p) - math.log1p(-p), device=device, dtype=dtype))
         self.input_features: int | None = None
 
     @property
