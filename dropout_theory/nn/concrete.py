@@ -49,7 +49,7 @@ class ConcreteDropout(nn.Module):
         Input :math:`(N, *)`; output that of ``layer`` (or the input's without one).
 
     Example:
-        >>> torch.manual_seed(0) and None
+        >>> _ = torch.manual_seed(0)
         >>> cd = ConcreteDropout(0.2, nn.Linear(4, 1), generator=torch.Generator().manual_seed(0))
         >>> loss = cd(torch.randn(8, 4)).pow(2).mean() + cd.regularization()
         >>> loss.backward(); cd.p_logit.grad is not None
