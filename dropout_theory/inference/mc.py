@@ -199,7 +199,7 @@ def mc_predict(
     check_float_tensor("x", x)
     check_generator(generator)
     if x.dim() < 1:
-        raise ValueError(f"x must have a batch dimension (dim 0), got a 0-d tensor")
+        raise ValueError("x must have a batch dimension (dim 0), got a 0-d tensor")
     if task not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
     if tau is not None:
