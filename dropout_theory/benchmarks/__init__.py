@@ -1,0 +1,1 @@
+"""Benchmarks: plain functions returning dicts of timings (median and spread after warm-up)."""
