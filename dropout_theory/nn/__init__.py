@@ -1,5 +1,17 @@
 """``torch.nn`` modules over :mod:`dropout_theory.functional`: ``p`` first, train/eval as in torch."""
 
 from dropout_theory.nn.bernoulli import Dropout
+from dropout_theory.nn.channel import ChannelDropout, ChannelDropout1d, ChannelDropout2d, ChannelDropout3d
+from dropout_theory.nn.dropconnect import DropConnectLinear
+from dropout_theory.nn.gaussian import AlphaDropout, GaussianDropout
 
-__all__ = ["Dropout"]
+__all__ = [
+    "AlphaDropout",
+    "ChannelDropout",
+    "ChannelDropout1d",
+    "ChannelDropout2d",
+    "ChannelDropout3d",
+    "DropConnectLinear",
+    "Dropout",
+    "GaussianDropout",
+]
