@@ -21,7 +21,8 @@ from dropout_theory.functional.local_reparameterisation import _check_linear
 from dropout_theory.functional.masks import bernoulli_mask
 from dropout_theory.validation import check_generator, check_positive_int, check_probability
 
-#: Per-example DropConnect materialises at most this many mask entries at once by default:
+#: Per-example DropConnect materialises at most this many mask entries at once by default
+#: (or one example's ``out * in`` if that is larger):
 #: ``chunk_size = max(1, DROPCONNECT_CHUNK_ELEMENTS // (out_features * in_features))``.
 DROPCONNECT_CHUNK_ELEMENTS = 1 << 22
 
@@ -85,7 +86,8 @@ def dropconnect_linear(
             of one mask shared by the whole batch.
         chunk_size: per-example only: examples processed at once, so at most
             ``chunk_size * out * in`` mask entries exist at a time. Default
-            :func:`default_chunk_size` (about 4M entries, 16 MiB in float32).
+            :func:`default_chunk_size`: about 4M entries (16 MiB in float32), or one
+            example if a single mask is larger.
         generator: source of randomness. Same state (and same ``chunk_size``) -> same output.
 
     Shape:
