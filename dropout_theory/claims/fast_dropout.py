@@ -29,8 +29,15 @@ BERRY_ESSEEN_CONSTANT = 0.5600
 
 
 def sigmoid_normal_mean_quad(mu: float, s: float) -> float:
-    """E sigmoid(Z), Z ~ N(mu, s^2), by adaptive quadrature (an oracle independent of Gauss-Hermite)."""
-    value, _ = integrate.quad(lambda z: special.expit(z) * stats.norm.pdf(z, mu, s), -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)
+    """E sigmoid(Z), Z ~ N(mu, s^2), by adaptive quadrature (an oracle independent of the package's rules).
+
+    Integrates over the standardised variable t = (z - mu)/s, telling quad where the sigmoid's
+    step lies (t = -mu/s), so that a narrow or a wide Gaussian is handled alike.
+    """
+    if s <= 0:
+        return float(special.expit(mu))
+    value, _ = integrate.quad(lambda t: special.expit(mu + s * t) * stats.norm.pdf(t), -40.0, 40.0,
+                              points=[-mu / s] if abs(mu / s) < 40 else None, epsabs=1e-13, epsrel=1e-13, limit=500)
     return value
 
 
