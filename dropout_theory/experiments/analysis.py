@@ -83,9 +83,20 @@ def paired_trend(values: Mapping[str, Mapping[int, float]], better: str, worse: 
 
 
 def by_setting(units: Mapping[str, dict], field: str, setting: str = "config") -> dict[str, dict[int, float]]:
-    """``{setting value: {seed: units[key][field]}}`` from keys like ``config=dropout/seed=3``."""
+    """``{setting value: {seed: units[key][field]}}`` from keys like ``config=dropout/seed=3``.
+
+    Units that diverged (a ``"diverged"`` entry instead of results) are left out; count them
+    with :func:`diverged_units`.
+    """
     table: dict[str, dict[int, float]] = {}
     for key, value in units.items():
+        if "diverged" in value:
+            continue
         parts = parse_key(key)
         table.setdefault(parts[setting], {})[int(parts["seed"])] = value[field]
     return table
+
+
+def diverged_units(units: Mapping[str, dict]) -> list[str]:
+    """Keys of the units whose training diverged."""
+    return sorted(key for key, value in units.items() if "diverged" in value)

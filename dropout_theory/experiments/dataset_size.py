@@ -42,7 +42,10 @@ def run(config: RunConfig, store: ResultStore) -> None:
         def compute() -> dict:
             spec = spec_for(config.scale, name, size)
             subset = data.subset(size, seed)
-            _, history, _ = run_training(spec, subset, seed, device=config.device, progress=config.progress, description=f"{name} n={size} seed {seed}")
+            try:
+                _, history, _ = run_training(spec, subset, seed, device=config.device, progress=config.progress, description=f"{name} n={size} seed {seed}")
+            except FloatingPointError as err:  # recorded as a result, never retried silently
+                return {"spec": spec.to_dict(), "size": size, "diverged": str(err)}
             return {"spec": spec.to_dict(), "size": size, "train_error": history.train_error[-1], "test_error": history.test_error[-1]}
 
         return Unit(unit_key(config=name, size=size, seed=seed), compute)

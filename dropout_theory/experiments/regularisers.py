@@ -44,7 +44,7 @@ MC_CONFIGS = ("dropout", "dropout+max-norm")
 
 SETTINGS = {
     "smoke": dict(hidden=(32,), train=dict(epochs=2, batch_size=64, lr=0.05), mc=(1, 2, 5)),
-    "small": dict(hidden=(256, 256), train=dict(epochs=30, batch_size=100, lr=0.1, lr_decay=0.92, momentum=0.9), mc=MC_SAMPLES),
+    "small": dict(hidden=(256, 256), train=dict(epochs=30, batch_size=100, lr=0.05, lr_decay=0.95, momentum=0.9), mc=MC_SAMPLES),
     "paper": dict(
         hidden=(1024, 1024, 1024),
         train=dict(epochs=300, batch_size=100, lr=0.1, lr_decay=0.99, momentum=0.5, final_momentum=0.99, momentum_epochs=100),
@@ -68,7 +68,10 @@ def run(config: RunConfig, store: ResultStore) -> None:
     def unit(name: str, seed: int) -> Unit:
         def compute() -> dict:
             spec = spec_for(config.scale, name)
-            model, history, noise = run_training(spec, data, seed, device=config.device, progress=config.progress, description=f"{name} seed {seed}")
+            try:
+                model, history, noise = run_training(spec, data, seed, device=config.device, progress=config.progress, description=f"{name} seed {seed}")
+            except FloatingPointError as err:  # a diverged run is a result too: recorded, never retried silently
+                return {"spec": spec.to_dict(), "diverged": str(err)}
             result = {
                 "spec": spec.to_dict(),
                 "train_error": history.train_error[-1],
