@@ -69,9 +69,10 @@ class PairedTrend:
     def holds(self) -> bool:
         return self.n >= MIN_SEEDS and self.mean > MARGIN_SE * self.se and self.sign_p <= SIGN_LEVEL
 
-    def describe(self, unit: str = "percentage points", scale: float = 100.0) -> str:
+    def describe(self, unit: str = "percentage points", scale: float = 100.0, *, named: bool = True) -> str:
+        names = f"{self.worse} - {self.better}: " if named else ""
         return (
-            f"{self.worse} - {self.better}: mean {scale * self.mean:+.3f} ± {scale * self.se:.3f} (s.e.) {unit} "
+            f"{names}mean {scale * self.mean:+.3f} ± {scale * self.se:.3f} (s.e.) {unit} "
             f"over {self.n} seeds; positive in {self.positive}/{self.n} (sign test p = {self.sign_p:.3g})"
         )
 
@@ -100,3 +101,8 @@ def by_setting(units: Mapping[str, dict], field: str, setting: str = "config") -
 def diverged_units(units: Mapping[str, dict]) -> list[str]:
     """Keys of the units whose training diverged."""
     return sorted(key for key, value in units.items() if "diverged" in value)
+
+
+def summary(values: Mapping[str, Mapping[int, float]], scale: float = 1.0) -> dict[str, tuple[float, float, int]]:
+    """``{setting: (mean, standard error, number of seeds)}``, values multiplied by ``scale``."""
+    return {name: (*mean_se([scale * v for v in per_seed.values()]), len(per_seed)) for name, per_seed in values.items()}
