@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dropout_theory.data import DataSplit, load_dataset
 from dropout_theory.experiments.registry import RunConfig

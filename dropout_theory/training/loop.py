@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dropout_theory.data import DataSplit
 from dropout_theory.training.models import apply_max_norm_
