@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $(STAMP)
 
+# Two pytest workers on two cores: one BLAS/OpenMP thread each, or tiny matrix products
+# spend their time in thread contention.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 book: $(STAMP)
 	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-book build . --path-output . $(BOOK_FLAGS)

@@ -4,12 +4,14 @@ Subpackages and modules:
 
 * :mod:`dropout_theory.functional` -- pure tensor ops (masks, dropout and its variants);
 * :mod:`dropout_theory.nn` -- ``torch.nn`` modules over the functional ops;
+* :mod:`dropout_theory.regularisation` -- the penalties dropout adds (linear unit, GLMs,
+  least squares) and gradient descent with sampled masks;
 * :mod:`dropout_theory.claims` -- the book's claims, their checks and :func:`verify`;
 * :mod:`dropout_theory.montecarlo`, :mod:`dropout_theory.symbolic`,
   :mod:`dropout_theory.enumeration` -- the three kinds of evidence.
 """
 
-from dropout_theory import functional, nn
+from dropout_theory import functional, nn, regularisation
 from dropout_theory.claims import REGISTRY, Claim, Evidence, verify
 from dropout_theory.devices import default_device, seeded_generator
 
@@ -22,6 +24,7 @@ __all__ = [
     "default_device",
     "functional",
     "nn",
+    "regularisation",
     "seeded_generator",
     "verify",
 ]

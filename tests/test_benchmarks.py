@@ -115,9 +115,10 @@ def test_dropconnect_bench_runs_against_a_stand_in() -> None:
         return naive_per_example_dropconnect(x, weight, bias, p, generator)
 
     result = bench_dropconnect_memory(CPU, quick=True, dropconnect_linear=stand_in)
-    memory = result["memory_bytes"]
-    assert memory["naive B x out x in"] == memory["dropconnect_linear(per_example=True)"] > 32 * 256 * 256 * 4
-    assert result["metrics"][0]["value"] == 1.0 and result["metrics"][0]["met"] is False
+    for mode, memory in result["memory_bytes"].items():
+        assert memory["naive B x out x in"] == memory["dropconnect_linear(per_example=True)"] >= 32 * 256 * 256 * 4, mode
+    memory_ratios = [m for m in result["metrics"] if m["metric"].startswith("peak memory vs naive")]
+    assert len(memory_ratios) == 2 and all(m["value"] == 1.0 and m["met"] is False for m in memory_ratios)
     json.dumps(result)
 
 

@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (default: results/)")
     parser.add_argument("--fresh", action="store_true", help="discard cached units and start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.set_defaults(run=run)
 
 
@@ -42,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as err:
         print(err.args[0], file=sys.stderr)
         return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"--threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else default_device()
     config = RunConfig(
         scale=args.scale,
