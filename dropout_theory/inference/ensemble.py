@@ -44,7 +44,7 @@ class EnsembleTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class EnsembleResult:
-    """Exact averages over all enumerated subnetworks (shapes ``(B, *out)``, float64).
+    r"""Exact averages over all enumerated subnetworks (shapes ``(B, *out)``, float64).
 
     Attributes:
         mean: arithmetic mean :math:`E` of the outputs (after the link).

@@ -175,7 +175,7 @@ def probe_layers(
     handles = [m.register_forward_pre_hook(record) for _, m in chosen]
     try:
         with evaluation_mode(model), torch.no_grad():
-            model(x)
+            model(x.clone())  # an inplace first module must not alter x
     finally:
         for h in handles:
             h.remove()
@@ -264,7 +264,8 @@ def run_masks(model: nn.Module, x: torch.Tensor, layers: Sequence[EnumeratedLaye
     The model must already be in evaluation mode (see :func:`evaluation_mode`).
     """
     n, batch = masks.shape[0], x.shape[0]
-    repeated = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
+    # repeat() always copies, so inplace modules cannot write into x.
+    repeated = x.repeat(n, *[1] * (x.ndim - 1))
     with masked_layers(layers, layer_factors(layers, masks), batch):
         out = model(repeated)
     return out.reshape(n, batch, *out.shape[1:])

@@ -74,7 +74,7 @@ class IncrementalPlan:
         self.tail = list(modules[index + 2 :])
         self.units = len(layer.units)
         self.low_bits = min(self.units, low_bits)
-        h = prefix(x)  # (B, D); eval mode and no_grad are the caller's
+        h = prefix(x.clone())  # (B, D); eval mode and no_grad are the caller's; clone: inplace modules
         device, batch = x.device, x.shape[0]
         enumerated = torch.tensor(layer.units, dtype=torch.int64, device=device)
         rest = torch.ones(layer.size, dtype=torch.bool, device=device)
@@ -151,7 +151,7 @@ def bytes_per_mask(model: nn.Module, x: torch.Tensor) -> int:
 
     handles = [m.register_forward_hook(count) for m in model.modules()]
     try:
-        model(x)
+        model(x.clone())
     finally:
         for h in handles:
             h.remove()
