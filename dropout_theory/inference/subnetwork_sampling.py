@@ -45,7 +45,7 @@ def distinct_masks_expected(units: int, p: float, steps: int) -> float:
 
 @dataclass(frozen=True)
 class SlopeFit:
-    """Result of :func:`mc_error_slope`.
+    r"""Result of :func:`mc_error_slope`.
 
     Attributes:
         sizes: the numbers of samples :math:`T`.
