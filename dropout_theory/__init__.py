@@ -4,12 +4,13 @@ Subpackages and modules:
 
 * :mod:`dropout_theory.functional` -- pure tensor ops (masks, dropout and its variants);
 * :mod:`dropout_theory.nn` -- ``torch.nn`` modules over the functional ops;
+* :mod:`dropout_theory.inference` -- exact ensembles over all masks, weight scaling;
 * :mod:`dropout_theory.claims` -- the book's claims, their checks and :func:`verify`;
 * :mod:`dropout_theory.montecarlo`, :mod:`dropout_theory.symbolic`,
   :mod:`dropout_theory.enumeration` -- the three kinds of evidence.
 """
 
-from dropout_theory import functional, nn
+from dropout_theory import functional, inference, nn
 from dropout_theory.claims import REGISTRY, Claim, Evidence, verify
 from dropout_theory.devices import default_device, seeded_generator
 
@@ -21,6 +22,7 @@ __all__ = [
     "Evidence",
     "default_device",
     "functional",
+    "inference",
     "nn",
     "seeded_generator",
     "verify",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import sympy as sp
 import torch
 from torch import nn
@@ -16,8 +15,14 @@ from torch import nn
 from dropout_theory import functional as F
 from dropout_theory.claims.core import Evidence, claim
 from dropout_theory.devices import seeded_generator
-from dropout_theory.enumeration import all_masks, expectation_over_masks, mask_probabilities
+from dropout_theory.enumeration import all_masks, expectation_over_masks
 from dropout_theory.inference import exact_ensemble, subnetwork_outputs, weight_scaled, weighted_means
+from dropout_theory.inference.nwgm import (
+    bound_gaps,
+    nwgm_gap_second_order,
+    recorded_nwgm_gap,
+    second_order_relative_error,
+)
 from dropout_theory.inference.subnetwork_sampling import distinct_masks_expected, mc_error_slope
 from dropout_theory.montecarlo import check_estimate, check_mean
 from dropout_theory.nn import Dropout
@@ -214,28 +219,6 @@ def tied_masks_exact() -> list[Evidence]:
     ]
 
 
-def _bound_gaps(count: int, seed: int, upper_half: bool) -> dict[str, float]:
-    """Largest value of (left - right) for each inequality left <= right, over random cases.
-
-    Each case is an arbitrary distribution (Bernoulli-product weights with a random q over
-    8..128 points) of outputs on one side of 1/2; a value <= 0 means the inequality held.
-    """
-    g = seeded_generator(seed, "cpu")
-    worst: dict[str, float] = {}
-    for k in range(count):
-        d = 3 + k % 5
-        values = -torch.rand(2**d, 1, generator=g, dtype=torch.float64) * 6  # S <= 0: outputs in (0, 1/2]
-        if upper_half:
-            values = -values
-        weights = mask_probabilities(all_masks(d), float(torch.rand(1, generator=g)) * 0.9 + 0.05)
-        r = weighted_means(values, weights, link="sigmoid")
-        pairs = {"G <= NWGM": (r.geometric, r.nwgm), "NWGM <= E": (r.nwgm, r.mean), "E <= NWGM": (r.mean, r.nwgm),
-                 "NWGM <= 1 - G'": (r.nwgm, 1 - r.complement_geometric), "NWGM <= G": (r.nwgm, r.geometric)}
-        for name, (left, right) in pairs.items():
-            worst[name] = max(worst.get(name, -math.inf), float(left - right))
-    return worst
-
-
 ROUNDING = 1e-15
 
 
@@ -249,8 +232,8 @@ ROUNDING = 1e-15
     catalogue=("B5",),
 )
 def nwgm_bounds() -> list[Evidence]:
-    lower = _bound_gaps(300, 140, upper_half=False)
-    upper = _bound_gaps(300, 141, upper_half=True)
+    lower = bound_gaps(300, 140, upper_half=False)
+    upper = bound_gaps(300, 141, upper_half=True)
     worst_net = -math.inf
     for seed in range(30):  # real dropout networks: logistic units whose every subnetwork has S <= 0
         d = 4 + seed % 7
@@ -280,32 +263,9 @@ def nwgm_bounds() -> list[Evidence]:
     catalogue=("B5",),
 )
 def nwgm_bounds_full_reversal() -> list[Evidence]:
-    upper = _bound_gaps(300, 141, upper_half=True)
+    upper = bound_gaps(300, 141, upper_half=True)
     return [_exact(max(upper["NWGM <= G"], 0.0),
                    "300 random cases with outputs in [1/2, 1): largest violation of NWGM <= G", tol=ROUNDING)]
-
-
-def _second_order_errors(estimate, scale: float, seed: int, trials: int = 30) -> float:
-    """Median relative error of an estimate of E - NWGM over random logistic units at a given weight scale."""
-    errors = []
-    for t in range(trials):
-        d = 10
-        net = _seeded_net(Dropout(0.5, inverted=False), nn.Linear(d, 1), seed=seed + t)
-        with torch.no_grad():
-            net[1].weight.mul_(scale)
-            net[1].bias.fill_(float(torch.randn(1, generator=seeded_generator(seed + 1000 + t, "cpu"))))
-        r = exact_ensemble(net, _inputs((1, d), seed + 2000 + t), link="sigmoid")
-        E, V, N = float(r.mean), float(r.var), float(r.nwgm)
-        errors.append(abs(estimate(E, V) - (E - N)) / abs(E - N))
-    return float(np.median(errors))
-
-
-def _recalled_estimate(E: float, V: float) -> float:
-    return V * (1 - 2 * E) / (1 - 2 * V)
-
-
-def _corrected_estimate(E: float, V: float) -> float:
-    return V * (1 - 2 * E) / (2 * E * (1 - E))
 
 
 SECOND_ORDER_SCALES = (0.2, 0.05)
@@ -322,7 +282,7 @@ SECOND_ORDER_SCALES = (0.2, 0.05)
     catalogue=("B5",),
 )
 def nwgm_second_order_recalled() -> list[Evidence]:
-    wide, narrow = (_second_order_errors(_recalled_estimate, s, 300) for s in SECOND_ORDER_SCALES)
+    wide, narrow = (second_order_relative_error(recorded_nwgm_gap, s, 300) for s in SECOND_ORDER_SCALES)
     return [Evidence(
         "exact", bool(narrow < 0.1 and narrow < wide / 4),
         f"30 logistic units, d=10, q=1/2, all masks: median relative error {wide:.3f} at weight scale "
@@ -344,7 +304,7 @@ def nwgm_second_order() -> list[Evidence]:
     # E - NWGM ≈ sigma''(mu) s^2 / 2 and V ≈ sigma'(mu)^2 s^2, so their ratio is sigma''/(2 sigma'^2).
     ratio = sp.diff(sig, mu, 2) / (2 * sp.diff(sig, mu) ** 2)
     symbolic_ok = is_zero(ratio - (1 - 2 * sig) / (2 * sig * (1 - sig)))
-    wide, narrow = (_second_order_errors(_corrected_estimate, s, 300) for s in SECOND_ORDER_SCALES)
+    wide, narrow = (second_order_relative_error(nwgm_gap_second_order, s, 300) for s in SECOND_ORDER_SCALES)
     return [
         Evidence("symbolic", symbolic_ok, "sigma''/(2 sigma'^2) = (1 - 2 sigma)/(2 sigma (1 - sigma))"),
         Evidence("exact", bool(narrow < 0.1 and narrow < wide / 4),
