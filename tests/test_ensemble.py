@@ -210,6 +210,20 @@ def test_chunk_size_does_not_change_the_result(incremental: bool) -> None:
             assert _max_diff(getattr(other, field), getattr(reference, field)) < 1e-13
 
 
+@pytest.mark.parametrize("incremental", [True, False])
+def test_p_zero_and_one_are_the_full_and_the_empty_network(incremental: bool) -> None:
+    net = _net(Dropout(0.5), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), seed=16)
+    x = _inputs((2, 5))
+    W1, b1, W2, b2 = (t.detach() for t in (net[1].weight, net[1].bias, net[3].weight, net[3].bias))
+    full = torch.softmax(torch.relu(x @ W1.T + b1) @ W2.T + b2, -1)
+    empty = torch.softmax(torch.relu(b1) @ W2.T + b2, -1).expand(2, -1)
+    for p, expected in ((0.0, full), (1.0, empty)):
+        result = exact_ensemble(net, x, p=p, link="softmax", incremental=incremental)
+        for field in ("mean", "geometric", "nwgm"):
+            assert _max_diff(getattr(result, field), expected) < TOL, (p, field)
+        assert _max_diff(result.var, torch.zeros_like(result.var)) < TOL
+
+
 def test_float32_model_is_evaluated_in_float64() -> None:
     net = _net(Dropout(0.5), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2), seed=9).float()
     x32 = _inputs((1, 6)).float()

@@ -107,6 +107,12 @@ class _WeightedMoments:
         self.geometric_defined = True
 
     def add(self, z: torch.Tensor, weights: torch.Tensor) -> None:
+        if bool((weights == 0).any()):
+            # Impossible masks (p = 0 or 1) must not contribute 0 * log(0) = nan.
+            keep = weights != 0
+            z, weights = z[keep], weights[keep]
+            if z.shape[0] == 0:
+                return
         n = z.shape[0]
         outputs, logs, complement_logs = _apply_link(z.to(torch.float64), self.link)
         w = weights.to(torch.float64)
@@ -290,8 +296,11 @@ def exact_ensemble(
         per_mask = bytes_per_mask(working, x64)
         target = memory_budget if x.device.type == "cuda" else min(memory_budget, CPU_CHUNK_BYTES)
         chunk = chunk_size or max(1, min(1 << d, target // per_mask))
-        plan = (IncrementalPlan(working, x64, enumerated[0]) if incremental and incremental_applies(working, enumerated)
-                else BatchedPlan(working, x64, enumerated))
+        if incremental and incremental_applies(working, enumerated):
+            # The shared low-bit table holds 2^k masks' activations: keep it within one chunk.
+            plan = IncrementalPlan(working, x64, enumerated[0], low_bits=min(10, chunk.bit_length() - 1))
+        else:
+            plan = BatchedPlan(working, x64, enumerated)
         total = 1 << d
         if total > max_masks:
             rate = plan.masks_per_second(min(chunk, 4096))
