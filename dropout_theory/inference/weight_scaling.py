@@ -63,6 +63,7 @@ def weight_scaled(model: nn.Module) -> nn.Module:
             whose inference rule is not a rescaling).
 
     Example:
+        >>> import torch
         >>> from dropout_theory.nn import Dropout
         >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Dropout(0.2, inverted=False), nn.Linear(4, 2))
         >>> scaled = weight_scaled(net)
