@@ -24,7 +24,7 @@ from dropout_theory.claims.core import Evidence, claim
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, expectation_over_masks, mask_probabilities
 from dropout_theory.experiments.store import load_results
-from dropout_theory.inference import mc_log_likelihood, mc_predict
+from dropout_theory.inference import exact_ensemble, mc_log_likelihood, mc_predict
 from dropout_theory.montecarlo import check_mean, check_variance, z_for_false_alarm
 from dropout_theory.symbolic import is_zero
 
@@ -122,7 +122,10 @@ def mc_converges_to_exact() -> list[Evidence]:
     net = two_dropout_net(1)
     x = torch.tensor([[0.5, 0.5, -1.0], [-0.2, 1.1, 0.7], [2.0, -0.3, 0.1]], dtype=torch.float64)
     exact_mean, exact_var = exact_predictive_moments(net, x)
-    evidence = []
+    engine = exact_ensemble(net, x)  # the ensemble engine, an independent implementation
+    engine_error = max((engine.mean.squeeze(-1) - exact_mean).abs().max().item(),
+                       (engine.var.squeeze(-1) - exact_var).abs().max().item())
+    evidence = [_exact(engine_error, "exact_ensemble over all 2^9 masks = direct enumeration (mean and variance)")]
     for T, seed in ((1_000, 22), (50_000, 23)):
         out = mc_predict(net, x, T, generator=seeded_generator(seed), return_samples=True)
         evidence.append(check_mean(out.samples.squeeze(-1), exact_mean, detail=f"T={T}"))
