@@ -10,8 +10,6 @@ from torch import nn
 
 from dropout_theory.data import DataSplit
 from dropout_theory.devices import seeded_generator
-from dropout_theory.functional import bernoulli_mask
-from dropout_theory.montecarlo import check_mean, check_variance
 from dropout_theory.nn import DropConnectLinear, Dropout, GaussianDropout
 from dropout_theory.training import (
     RunSpec,

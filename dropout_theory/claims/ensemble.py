@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, expectation_over_masks
 from dropout_theory.inference import exact_ensemble, subnetwork_outputs, weight_scaled, weighted_means
@@ -28,14 +28,10 @@ from dropout_theory.montecarlo import check_estimate, check_mean
 from dropout_theory.nn import Dropout
 from dropout_theory.symbolic import bernoulli_expectation, enumerated_expectation, gates, is_zero
 
-EXACT_TOL = 1e-12
 # A gap counts as "not exact" when it is this far above float64 rounding (~1e-15 here).
 GAP_THRESHOLD = 1e-8
 q_sym = sp.Symbol("q", positive=True)
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def _gap(gap: float, detail: str) -> Evidence:
@@ -105,9 +101,9 @@ def logistic_nwgm() -> list[Evidence]:
     return [
         Evidence("symbolic", symbolic_ok and mean_ok,
                  f"log(G/G') = sum_k P_k S_k for {n} symbolic values and weights; E[S] = q sum w_i I_i (d={ds})"),
-        _exact(err_engine, f"all 2^14 subnetworks, q=0.7, 5 inputs: max |NWGM - sigma(weight-scaled)|; "
+        exact_evidence(err_engine, f"all 2^14 subnetworks, q=0.7, 5 inputs: max |NWGM - sigma(weight-scaled)|; "
                            f"E[O] differs from it by up to {_max(result.mean - scaled):.3g}"),
-        _exact(worst, "300 arbitrary distributions over 64 values of S: max |NWGM - sigma(E S)|"),
+        exact_evidence(worst, "300 arbitrary distributions over 64 values of S: max |NWGM - sigma(E S)|"),
     ]
 
 
@@ -148,7 +144,7 @@ def softmax_nwgm() -> list[Evidence]:
     return [
         Evidence("symbolic", diffs_ok and scaled_ok,
                  "2 inputs, 3 classes, symbolic W, b, v, q: log G_c - log G_0 = E z_c - E z_0, E z = qWv + b"),
-        _exact(_max(result.nwgm - scaled), "all 2^12 subnetworks, q=0.6, 4 classes, 3 inputs: max |NWGM - softmax(qWv+b)|"),
+        exact_evidence(_max(result.nwgm - scaled), "all 2^12 subnetworks, q=0.6, 4 classes, 3 inputs: max |NWGM - softmax(qWv+b)|"),
         Evidence("exact", bool((margin > 0).all()),
                  "log NWGM_c - sum P log f_c = -log sum_c G_c, the same for every class: smallest value over inputs",
                  estimate=float(margin.min()), target=0.0),
@@ -186,7 +182,7 @@ def deep_linear_exact() -> list[Evidence]:
         ws = weight_scaled(net)(xs)
     return [
         Evidence("symbolic", symbolic_ok, "2 -> 2 -> 1 with masks on both layers, symbolic weights, bias and q"),
-        _exact(_max(result.mean - ws), "3 linear layers, 12 enumerated units (p = .3, .5 inverted, .2), 4 inputs"),
+        exact_evidence(_max(result.mean - ws), "3 linear layers, 12 enumerated units (p = .3, .5 inverted, .2), 4 inputs"),
     ]
 
 
@@ -215,7 +211,7 @@ def tied_masks_exact() -> list[Evidence]:
     scaled = (q * ((q * xv) @ W1.T)) @ W2.T
     return [
         Evidence("symbolic", is_zero(diff), f"y = w2 m (w1 m x): E[y] - weight-scaled = {diff} (E m^2 = q, not q^2)"),
-        _exact(_max(tied - scaled), f"d={d}, q={q}, one mask on both layers, all 2^{d} masks: max |E y - weight-scaled|"),
+        exact_evidence(_max(tied - scaled), f"d={d}, q={q}, one mask on both layers, all 2^{d} masks: max |E y - weight-scaled|"),
     ]
 
 
@@ -244,12 +240,12 @@ def nwgm_bounds() -> list[Evidence]:
         r = exact_ensemble(net, _inputs((1, d), 200 + seed).abs(), link="sigmoid")
         worst_net = max(worst_net, float(r.geometric - r.nwgm), float(r.nwgm - r.mean))
     return [
-        _exact(max(lower["G <= NWGM"], lower["NWGM <= E"], 0.0),
+        exact_evidence(max(lower["G <= NWGM"], lower["NWGM <= E"], 0.0),
                "300 random distributions over 8..128 outputs in (0, 1/2]: largest violation of G <= NWGM <= E", tol=ROUNDING),
-        _exact(max(upper["E <= NWGM"], upper["NWGM <= 1 - G'"], upper["G <= NWGM"], 0.0),
+        exact_evidence(max(upper["E <= NWGM"], upper["NWGM <= 1 - G'"], upper["G <= NWGM"], 0.0),
                "300 random cases with outputs in [1/2, 1): largest violation of E <= NWGM <= 1 - G' and G <= NWGM",
                tol=ROUNDING),
-        _exact(max(worst_net, 0.0), "30 logistic units with S <= 0 under dropout (d = 4..10, all masks)", tol=ROUNDING),
+        exact_evidence(max(worst_net, 0.0), "30 logistic units with S <= 0 under dropout (d = 4..10, all masks)", tol=ROUNDING),
     ]
 
 
@@ -264,7 +260,7 @@ def nwgm_bounds() -> list[Evidence]:
 )
 def nwgm_bounds_full_reversal() -> list[Evidence]:
     upper = bound_gaps(300, 141, upper_half=True)
-    return [_exact(max(upper["NWGM <= G"], 0.0),
+    return [exact_evidence(max(upper["NWGM <= G"], 0.0),
                    "300 random cases with outputs in [1/2, 1): largest violation of NWGM <= G", tol=ROUNDING)]
 
 
@@ -346,7 +342,7 @@ def deep_nonlinear_approximate() -> list[Evidence]:
         _gap(to_mean, "4-6-6-3 ReLU net, p=.5 on both hidden layers, all 2^12 masks, 6 inputs: max |WS - E| "
                       "over class probabilities"),
         _gap(to_nwgm, "same: max |WS - NWGM|"),
-        _exact(control, "control: the same weights with the ReLUs removed give |E - WS| at rounding level"),
+        exact_evidence(control, "control: the same weights with the ReLUs removed give |E - WS| at rounding level"),
     ]
 
 
@@ -366,8 +362,8 @@ def weight_scaling_arithmetic_average() -> list[Evidence]:
         ws = torch.sigmoid(weight_scaled(net)(x))
     to_mean, _, _ = _relu_gaps(160)
     return [
-        _exact(_max(ws - result.mean), "a single logistic unit, d=10, q=1/2: max |WS - E[O]| over 5 inputs"),
-        _exact(to_mean, "the 4-6-6-3 ReLU network: max |WS - E|"),
+        exact_evidence(_max(ws - result.mean), "a single logistic unit, d=10, q=1/2: max |WS - E[O]| over 5 inputs"),
+        exact_evidence(to_mean, "the 4-6-6-3 ReLU network: max |WS - E|"),
     ]
 
 
@@ -393,7 +389,7 @@ def weight_scaling_corrected() -> list[Evidence]:
                   _max(weight_scaled(lin_net)(lx) - lin.mean))
     to_mean, to_nwgm, _ = _relu_gaps(160)
     return [
-        _exact(max(errors), "logistic (d=10), softmax (d=10, 3 classes), deep linear (12 units): largest error "
+        exact_evidence(max(errors), "logistic (d=10), softmax (d=10, 3 classes), deep linear (12 units): largest error "
                             f"{errors}"),
         _gap(min(to_mean, to_nwgm), "ReLU hidden layers: smaller of max |WS - E| and max |WS - NWGM|"),
     ]
