@@ -10,15 +10,12 @@ from torch import nn
 
 from dropout_theory.data import DataSplit
 from dropout_theory.devices import seeded_generator
-from dropout_theory.functional import bernoulli_mask
-from dropout_theory.montecarlo import check_mean, check_variance
-from dropout_theory.nn import Dropout
+from dropout_theory.nn import DropConnectLinear, Dropout, GaussianDropout
 from dropout_theory.training import (
-    MaskedWeightLinear,
-    MultiplicativeGaussianNoise,
     RunSpec,
     TrainConfig,
     apply_max_norm_,
+    constrained_layers,
     build_mlp,
     evaluate,
     get_variant,
@@ -165,7 +162,7 @@ def test_build_mlp_places_noise_where_stated() -> None:
     layers = [type(m).__name__ for m in build_mlp([6, 8, 3], p_hidden=0.5, p_input=0.0, init_generator=g)]
     assert layers == ["Linear", "ReLU", "Dropout", "Linear"]
     model = build_mlp([6, 8, 8, 3], variant="dropconnect", p_hidden=0.5, p_input=0.0, init_generator=g)
-    noisy = [getattr(m, "p", None) for m in model if isinstance(m, nn.Linear)]
+    noisy = [getattr(m, "p", None) for m in constrained_layers(model)]
     assert noisy == [None, 0.5, 0.5]  # weights into the layers that read hidden units
     with pytest.raises(ValueError, match="variant must be one of"):
         get_variant("spike-and-slab")
@@ -175,30 +172,21 @@ def test_build_mlp_places_noise_where_stated() -> None:
 
 def test_variant_table_uses_package_dropout_and_reports_sources() -> None:
     assert get_variant("bernoulli").noise is Dropout
+    assert get_variant("gaussian").noise is GaussianDropout
+    assert isinstance(get_variant("dropconnect").linear(4, 3, 0.5), DropConnectLinear)
     sources = variant_sources()
     assert set(sources) == {"none", "bernoulli", "gaussian", "dropconnect"}
 
 
-def test_gaussian_noise_matches_dropout_moments() -> None:
-    p = 0.3
-    layer = MultiplicativeGaussianNoise(p, generator=seeded_generator(8, "cpu"))
-    x = torch.full((400_000,), 2.0, dtype=torch.float64)
-    y = layer(x)
-    print(check_mean(y, 2.0), check_variance(y, 4.0 * p / (1 - p)))
-    assert check_mean(y, 2.0).holds and check_variance(y, 4.0 * p / (1 - p)).holds
-    layer.eval()
-    assert layer(x) is x
-
-
-def test_masked_weight_linear_uses_one_mask_per_step_and_the_mean_at_eval() -> None:
-    layer = MaskedWeightLinear(5, 4, p=0.4, generator=seeded_generator(9, "cpu"))
-    init = seeded_generator(10, "cpu")
-    nn.init.normal_(layer.weight, generator=init)
-    x = torch.randn(7, 5, generator=init)
-    mask = bernoulli_mask(layer.weight.shape, 0.6, generator=seeded_generator(9, "cpu"))
-    torch.testing.assert_close(layer(x), x @ (layer.weight * mask / 0.6).T + layer.bias)
-    layer.eval()
-    torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
+def test_dropconnect_variant_is_max_norm_constrained() -> None:
+    model = build_mlp([6, 5, 3], variant="dropconnect", p_hidden=0.5, init_generator=seeded_generator(9, "cpu"))
+    layers = constrained_layers(model)
+    assert any(isinstance(m, DropConnectLinear) for m in layers) and len(layers) == 2
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.mul_(10.0)
+    apply_max_norm_(model, 1.5)
+    assert all(float(layer.weight.detach().norm(dim=1).max()) <= 1.5 + 1e-6 for layer in layers)
 
 
 def test_mc_error_curve_without_noise_equals_the_deterministic_error_and_restores_modes() -> None:

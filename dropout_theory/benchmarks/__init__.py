@@ -4,10 +4,13 @@ Run them with ``python -m dropout_theory bench``; the book's performance chapter
 committed results (``results/bench-cpu.json``). Timing and memory tools:
 :mod:`~dropout_theory.benchmarks.timing`, :mod:`~dropout_theory.benchmarks.memory`; result
 format and table: :mod:`~dropout_theory.benchmarks.report`; the list of benches:
-:mod:`~dropout_theory.benchmarks.registry`.
+:mod:`~dropout_theory.benchmarks.registry`. Each bench is a plain function returning a
+JSON-serialisable dict (median and spread of repeated timings after warm-up).
 """
 
+from dropout_theory.benchmarks.ensemble import bench_exact_ensemble
 from dropout_theory.benchmarks.machine import machine_info
+from dropout_theory.benchmarks.mc import bench_mc_predict
 from dropout_theory.benchmarks.memory import peak_memory
 from dropout_theory.benchmarks.registry import BENCHES, Bench, run_bench
 from dropout_theory.benchmarks.report import format_table, metric
@@ -17,6 +20,8 @@ __all__ = [
     "BENCHES",
     "Bench",
     "Timing",
+    "bench_exact_ensemble",
+    "bench_mc_predict",
     "format_table",
     "machine_info",
     "metric",

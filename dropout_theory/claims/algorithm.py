@@ -14,23 +14,16 @@ import torch
 from scipy import stats
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence, symbolic_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, mask_probabilities
 from dropout_theory.montecarlo import check_mean, check_variance
 from dropout_theory.symbolic import binary_entropy, enumerated_expectation, gates, is_zero
 
-EXACT_TOL = 1e-12
 q_sym = sp.Symbol("q", positive=True)
 h_sym = sp.Symbol("h", real=True)
 
 
-def _symbolic(holds: bool, detail: str) -> Evidence:
-    return Evidence("symbolic", bool(holds), detail)
-
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 @claim(
@@ -50,7 +43,7 @@ def bernoulli_moments() -> list[Evidence]:
     q = 0.3
     masks = F.bernoulli_mask((400_000,), q, generator=seeded_generator(11), dtype=torch.float64)
     return [
-        _symbolic(powers_ok and is_zero(var - q_sym * (1 - q_sym)) and peak_ok,
+        symbolic_evidence(powers_ok and is_zero(var - q_sym * (1 - q_sym)) and peak_ok,
                   f"E r^k = q for k=1..5; Var r = {var}; d/dq Var = 0 only at q = {stationary}, value 1/4"),
         check_mean(masks, q, detail=f"E r, package's bernoulli_mask at q={q}"),
         check_variance(masks, q * (1 - q), detail=f"Var r at q={q}"),
@@ -81,9 +74,9 @@ def inverted_moments() -> list[Evidence]:
     eval_identity = F.dropout(h, p, training=False) is h
     samples = F.dropout(h.expand(200_000, -1), p, generator=seeded_generator(12))
     return [
-        _symbolic(is_zero(mean - h_sym) and is_zero(var - h_sym**2 * (1 - q_sym) / q_sym),
+        symbolic_evidence(is_zero(mean - h_sym) and is_zero(var - h_sym**2 * (1 - q_sym) / q_sym),
                   f"E y = {sp.simplify(mean)}, Var y = {sp.factor(var)}"),
-        _exact(err if eval_identity else math.inf,
+        exact_evidence(err if eval_identity else math.inf,
                f"all 2^8 masks through the package's op at p={p}: max error of mean and variance"
                + ("; eval returns h itself" if eval_identity else "; EVAL IS NOT THE IDENTITY")),
         check_mean(samples, h, detail=f"mean of the package's dropout at p={p}"),
@@ -110,8 +103,8 @@ def non_inverted_moments() -> list[Evidence]:
     err = max((exact_mean - eval_out).abs().max().item(), (eval_out - (1 - p) * h).abs().max().item())
     samples = F.dropout(h.expand(200_000, -1), p, inverted=False, generator=seeded_generator(13))
     return [
-        _symbolic(is_zero(mean - q_sym * h_sym), f"E[r h] = {mean}"),
-        _exact(err, f"exact training mean over 2^8 masks vs the package's eval output at p={p}"),
+        symbolic_evidence(is_zero(mean - q_sym * h_sym), f"E[r h] = {mean}"),
+        exact_evidence(err, f"exact training mean over 2^8 masks vs the package's eval output at p={p}"),
         check_mean(samples, eval_out, detail="training mean vs eval output, non-inverted"),
     ]
 
@@ -135,7 +128,7 @@ def schemes_equivalent() -> list[Evidence]:
     eval_plain = F.dropout(h, p, training=False, inverted=False) @ W.T
     eval_inverted = F.dropout(h, p, training=False, inverted=True) @ (q * W).T
     err = max((train_plain - train_inverted).abs().max().item(), (eval_plain - eval_inverted).abs().max().item())
-    return [_exact(err, "same generator state -> same mask; 64 inputs, train and eval outputs compared")]
+    return [exact_evidence(err, "same generator state -> same mask; 64 inputs, train and eval outputs compared")]
 
 
 @claim(
@@ -156,7 +149,7 @@ def backward_mask() -> list[Evidence]:
     mask = F.bernoulli_mask(h.shape, 1 - p, generator=seeded_generator(17), dtype=torch.float64)
     err = (grad - upstream * mask / (1 - p)).abs().max().item()
     dropped_zero = bool((grad[mask == 0] == 0).all())
-    return [_exact(err if dropped_zero else math.inf,
+    return [exact_evidence(err if dropped_zero else math.inf,
                    f"autograd vs formula, {int((mask == 0).sum())} dropped units all with zero gradient: {dropped_zero}")]
 
 
@@ -179,9 +172,9 @@ def kept_count_binomial() -> list[Evidence]:
     err = float(np.abs(pmf.numpy() - stats.binom.pmf(np.arange(d + 1), d, q)).max())
     counts = F.bernoulli_mask((200_000, d), q, generator=seeded_generator(18), dtype=torch.float64).sum(1)
     return [
-        _symbolic(is_zero(mean - d_sym * q_sym) and is_zero(var - d_sym * q_sym * (1 - q_sym)),
+        symbolic_evidence(is_zero(mean - d_sym * q_sym) and is_zero(var - d_sym * q_sym * (1 - q_sym)),
                   f"d={d_sym}: E K = {sp.factor(mean)}, Var K = {sp.factor(var)}"),
-        _exact(err, f"pmf of K from all 2^{d} masks vs scipy's binomial pmf, q={q}"),
+        exact_evidence(err, f"pmf of K from all 2^{d} masks vs scipy's binomial pmf, q={q}"),
         check_mean(counts, d * q, detail="kept count of the package's masks"),
         check_variance(counts, d * q * (1 - q), detail="its variance"),
     ]
@@ -203,7 +196,7 @@ def all_dropped() -> list[Evidence]:
     d_mc, p_mc = 3, 0.5
     empty = (F.bernoulli_mask((400_000, d_mc), 1 - p_mc, generator=seeded_generator(19)).sum(1) == 0).double()
     return [
-        _exact(abs(prob - p**d) + only_bias, f"d={d}, p={p}: P(all dropped)={prob:.6e} vs p^d={p**d:.6e}; output = bias"),
+        exact_evidence(abs(prob - p**d) + only_bias, f"d={d}, p={p}: P(all dropped)={prob:.6e} vs p^d={p**d:.6e}; output = bias"),
         check_mean(empty, p_mc**d_mc, detail=f"frequency of all-dropped masks, d={d_mc}, p={p_mc}"),
     ]
 
@@ -231,8 +224,8 @@ def subnetworks_and_entropy() -> list[Evidence]:
         worst = max(worst, abs(entropy - d * (-q * math.log(q) - (1 - q) * math.log(1 - q))), abs(probs.sum().item() - 1))
     uniform_at_half = mask_probabilities(masks, 0.5).unique().numel() == 1
     return [
-        _symbolic(stationary == [sp.Rational(1, 2)] and concave, f"H_b'(q)=0 only at q={stationary}; H_b''(q) = -1/(q(1-q)) < 0"),
-        _exact(worst if counts == [2**d] * 4 and uniform_at_half else math.inf,
+        symbolic_evidence(stationary == [sp.Rational(1, 2)] and concave, f"H_b'(q)=0 only at q={stationary}; H_b''(q) = -1/(q(1-q)) < 0"),
+        exact_evidence(worst if counts == [2**d] * 4 and uniform_at_half else math.inf,
                f"d={d}: positive-probability masks at q=.1,.3,.5,.9: {counts}; entropy by enumeration = d H_b(q)"),
     ]
 

@@ -20,15 +20,14 @@ from torch import nn
 
 from dropout_theory import nn as dnn
 from dropout_theory.benchmarks.mc import SourceMCDropout
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
-from dropout_theory.enumeration import all_masks, expectation_over_masks, mask_probabilities
+from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.experiments.store import load_results
-from dropout_theory.inference import mc_log_likelihood, mc_predict
-from dropout_theory.montecarlo import check_mean, check_variance, z_for_false_alarm
+from dropout_theory.inference import exact_ensemble, mc_log_likelihood, mc_predict
+from dropout_theory.montecarlo import check_mean, check_variance
 from dropout_theory.symbolic import is_zero
 
-EXACT_TOL = 1e-12
 PAPER_BOSTON = {"mc_rmse": (2.97, 0.85), "mc_ll": (-2.46, 0.25)}
 """Gal & Ghahramani (2016) Table 1, Boston housing: mean and the reported +- (dropout columns)."""
 
@@ -43,9 +42,6 @@ def single_thread() -> Iterator[None]:
     finally:
         torch.set_num_threads(threads)
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def two_dropout_net(seed: int = 0) -> nn.Sequential:
@@ -103,7 +99,7 @@ def predictive_moments() -> list[Evidence]:
     return [
         Evidence("symbolic", identity and total, f"(1/T) sum y_t^2 - ybar^2 = biased sample variance (T={T}); "
                  "Var[f(W)+eps] = 1/tau + Var f(W) for a two-point W"),
-        _exact(formula_err, "mc_predict's var - (torch's biased sample variance of its samples + 1/tau), tau = 4", tol=1e-10),
+        exact_evidence(formula_err, "mc_predict's var - (torch's biased sample variance of its samples + 1/tau), tau = 4", tol=1e-10),
         check_mean(samples, exact_mean, detail="MC mean vs exact mean over all 2^9 masks"),
         check_variance(samples, exact_var, detail="sample variance vs exact mask variance"),
     ]
@@ -122,7 +118,10 @@ def mc_converges_to_exact() -> list[Evidence]:
     net = two_dropout_net(1)
     x = torch.tensor([[0.5, 0.5, -1.0], [-0.2, 1.1, 0.7], [2.0, -0.3, 0.1]], dtype=torch.float64)
     exact_mean, exact_var = exact_predictive_moments(net, x)
-    evidence = []
+    engine = exact_ensemble(net, x)  # the ensemble engine, an independent implementation
+    engine_error = max((engine.mean.squeeze(-1) - exact_mean).abs().max().item(),
+                       (engine.var.squeeze(-1) - exact_var).abs().max().item())
+    evidence = [exact_evidence(engine_error, "exact_ensemble over all 2^9 masks = direct enumeration (mean and variance)")]
     for T, seed in ((1_000, 22), (50_000, 23)):
         out = mc_predict(net, x, T, generator=seeded_generator(seed), return_samples=True)
         evidence.append(check_mean(out.samples.squeeze(-1), exact_mean, detail=f"T={T}"))
@@ -137,7 +136,7 @@ def mc_converges_to_exact() -> list[Evidence]:
         hidden = linear[1](linear[0](x))
         deterministic = linear(x)
     average = expectation_over_masks(lambda m: (hidden[None] * m[:, None] / 0.7) @ linear[3].weight.T + linear[3].bias, 5, 0.7)
-    evidence.append(_exact((average - deterministic).abs().max().item(),
+    evidence.append(exact_evidence((average - deterministic).abs().max().item(),
                            "linear after the only dropout: exact average over 2^5 masks = eval-mode output"))
     return evidence
 
@@ -189,7 +188,7 @@ def test_log_likelihood() -> list[Evidence]:
     ours = mc_log_likelihood(torch.from_numpy(samples), torch.from_numpy(target), tau_value).numpy()
     return [
         Evidence("symbolic", symbolic_ok, f"exp(eq. 8) = (1/T) sum_t N(y; yhat_t, 1/tau), T={T}"),
-        _exact(float(np.abs(ours - direct).max()), "mc_log_likelihood vs scipy logsumexp of norm.logpdf, 40 points, T=1000",
+        exact_evidence(float(np.abs(ours - direct).max()), "mc_log_likelihood vs scipy logsumexp of norm.logpdf, 40 points, T=1000",
                tol=1e-10),
     ]
 

@@ -115,6 +115,22 @@ class Verdict:
         }
 
 
+EXACT_TOLERANCE = 1e-12
+
+
+def exact_evidence(error: float, detail: str, tol: float = EXACT_TOLERANCE) -> Evidence:
+    """Exact evidence: a float64 computation whose error against the statement is ``error``.
+
+    Holds when ``error <= tol``; the default ``1e-12`` leaves room for float64 rounding only.
+    """
+    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
+
+
+def symbolic_evidence(holds: bool, detail: str) -> Evidence:
+    """Symbolic evidence: ``holds`` is sympy's verdict (e.g. a difference simplified to 0)."""
+    return Evidence("symbolic", bool(holds), detail)
+
+
 _DEFINED: dict[str, Claim] = {}
 
 

@@ -12,17 +12,13 @@ import sympy as sp
 import torch
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, mask_probabilities
 from dropout_theory.montecarlo import check_mean
 from dropout_theory.symbolic import enumerated_expectation, gates, is_zero
 
-EXACT_TOL = 1e-12
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 @claim(
@@ -44,7 +40,7 @@ def per_sample_unbiased() -> list[Evidence]:
     whole = bool(((ratio == 0).all(dim=1) | (ratio - 1 / (1 - p)).abs().le(1e-12).all(dim=1)).all())
     return [
         Evidence("symbolic", is_zero(mean - x), f"E[b x / s] = {sp.simplify(mean)}"),
-        _exact(0.0 if whole else math.inf, "every one of 100,000 samples is all-zero or all x/(1-p) across its 12 features"),
+        exact_evidence(0.0 if whole else math.inf, "every one of 100,000 samples is all-zero or all x/(1-p) across its 12 features"),
         check_mean(y.reshape(len(y), -1), x_val[0].reshape(-1), detail=f"mean output vs x at p={p}, 12 features"),
     ]
 
@@ -77,7 +73,7 @@ def expected_depth() -> list[Evidence]:
     depth = sum(F.drop_path(torch.ones(100_000, dtype=torch.float64), 1 - s, inverted=False, generator=g) for s in survival54)
     return [
         Evidence("symbolic", general_ok and half_ok, f"sum_l p_l = {sp.factor(total)}; at p_L = 1/2: {sp.factor(total.subs(pL, sp.Rational(1, 2)))}"),
-        _exact(abs(exact54 - 40.25) + abs(enumerated - 35 / 4),
+        exact_evidence(abs(exact54 - 40.25) + abs(enumerated - 35 / 4),
                f"L=54: sum of linear_decay_survival = {exact54}; L=12: E depth over all 2^12 gate patterns = {enumerated:.12f} = 35/4"),
         check_mean(depth, 40.25, detail="depth of 100,000 sampled 54-block networks (package's drop_path gates)"),
     ]
@@ -118,7 +114,7 @@ def test_time_rule() -> list[Evidence]:
     err = max(err, (net(plain, False, False, 0) - net(survival, True, False, 0)).abs().max().item())
     return [
         Evidence("symbolic", is_zero(pre_mean - (s * f + h)), f"E[b f + h] = {sp.expand(pre_mean)} (the pre-activation's mean)"),
-        _exact(err, f"{L}-block residual net, 10 gate draws in training and the test rule: non-inverted with f vs inverted with p_l f"),
+        exact_evidence(err, f"{L}-block residual net, 10 gate draws in training and the test rule: non-inverted with f vs inverted with p_l f"),
     ]
 
 
@@ -135,5 +131,5 @@ def subnetworks() -> list[Evidence]:
     masks = all_masks(L)
     probs = mask_probabilities(masks, torch.tensor(F.linear_decay_survival(L, 0.5), dtype=torch.float64))
     positive = int((probs > 0).sum())
-    return [_exact(abs(probs.sum().item() - 1.0) if positive == 2**L else math.inf,
+    return [exact_evidence(abs(probs.sum().item() - 1.0) if positive == 2**L else math.inf,
                    f"L={L}: {positive} of 2^{L} = {2**L} gate patterns have positive probability; total probability 1")]

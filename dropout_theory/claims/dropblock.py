@@ -12,7 +12,7 @@ import sympy as sp
 import torch
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, mask_probabilities
 from dropout_theory.functional.dropblock import block_mask_from_origins, cover_counts
@@ -22,9 +22,6 @@ from dropout_theory.symbolic import is_zero
 
 EXACT_TOL = 1e-12
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def drop_fraction_for_rate(gamma: float, block_size: int, height: int, width: int) -> float:
@@ -65,7 +62,7 @@ def gamma_formula() -> list[Evidence]:
     return [
         Evidence("symbolic", is_zero(budget) and is_zero(axis_gap - (b - 1) * (H - b)),
                  f"gamma b^2 (H-b+1)(W-b+1) - (1-keep) H W = {budget}; b(H-b+1) - H = {axis_gap}"),
-        _exact(worst, "the package's drop_block_gamma vs eq. (1) at four geometries"),
+        exact_evidence(worst, "the package's drop_block_gamma vs eq. (1) at four geometries"),
     ]
 
 
@@ -94,7 +91,7 @@ def exact_drop_fraction() -> list[Evidence]:
     masks = F.drop_block_mask((20_000, 1, 28, 28), 0.1, 7, generator=seeded_generator(31), dtype=torch.float64)
     fractions = 1.0 - masks.mean(dim=(1, 2, 3))
     return [
-        _exact(max(abs(enumerated - closed), mask_err),
+        exact_evidence(max(abs(enumerated - closed), mask_err),
                f"6x6 map, b=3, p={p}: all 2^16 origin patterns; the package's masks equal a loop oracle (max diff {mask_err}) "
                f"and the enumerated fraction {enumerated:.12f} equals the closed form"),
         Evidence("exact", abs(big - 0.0939) < 5e-5 and big < 0.1,
@@ -167,7 +164,7 @@ def channel_masks() -> list[Evidence]:
     identical = bool((shared_out[:, 0] == shared_out[:, 1]).all())
     shared = (shared_out != 0).double()
     return [
-        _exact(0.0 if identical else math.inf, f"shared_channels=True: the two channels' outputs are identical in all {n:,} samples"),
+        exact_evidence(0.0 if identical else math.inf, f"shared_channels=True: the two channels' outputs are identical in all {n:,} samples"),
         check_mean(per_channel[:, 0].reshape(n, -1), keep_map.reshape(-1), detail="keep frequency at all 64 positions vs (1-gamma)^(n_y n_x)"),
         check_mean((per_channel[:, 0] * per_channel[:, 1]).reshape(n, -1), (keep_map**2).reshape(-1),
                    detail="per-channel masks: E[M_c M_c'] vs pi^2 at all 64 positions"),

@@ -15,7 +15,7 @@ import torch
 from scipy import linalg, optimize, stats
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.montecarlo import DEFAULT_FALSE_ALARM, check_mean
 from dropout_theory.regularisation import (
@@ -32,14 +32,10 @@ from dropout_theory.regularisation import (
 )
 from dropout_theory.symbolic import bernoulli_expectation, gates
 
-EXACT_RTOL = 1e-12
 q_sym = sp.Symbol("q", positive=True)
 SYM_N, SYM_D = 2, 2
 COLUMN_SCALES = (0.5, 1.0, 2.5)  # unequal column norms: where dropout and ridge part ways
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_RTOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def _symbolic_problem() -> dict:
@@ -102,7 +98,7 @@ def srivastava_expected_loss() -> list[Evidence]:
     losses = ((ym - noisy @ wm) ** 2).sum(1)
     return [
         Evidence("symbolic", sp.expand(expected - closed) == 0, f"N={SYM_N}, D={SYM_D}, symbolic q, X, y, w: expectation over the {SYM_N * SYM_D} gates minus the closed form is 0"),
-        _exact(_relative(exact, dropout_least_squares_loss(w, X, y, p)), f"N=6, D=3: all 2^18 masks, p={p} (drop): relative error"),
+        exact_evidence(_relative(exact, dropout_least_squares_loss(w, X, y, p)), f"N=6, D=3: all 2^18 masks, p={p} (drop): relative error"),
         check_mean(losses, dropout_least_squares_loss(wm, Xm, ym, p), detail="N=8, D=3: loss under the package's non-inverted dropout"),
     ]
 
@@ -129,7 +125,7 @@ def reparametrised_loss() -> list[Evidence]:
     return [
         Evidence("symbolic", sp.simplify(sp.expand(substituted - stated)) == 0,
                  f"N={SYM_N}, D={SYM_D}: Srivastava's expected loss at w = w~/q equals the stated form"),
-        _exact(max(_relative(exact, dropout_least_squares_loss(w, X, y, p, inverted=True)), _relative(via_raw, exact)),
+        exact_evidence(max(_relative(exact, dropout_least_squares_loss(w, X, y, p, inverted=True)), _relative(via_raw, exact)),
                f"N=4, D=4, p={p}: inverted dropout over all 2^16 masks vs closed form, and vs non-inverted at w = w~/q"),
     ]
 
@@ -165,7 +161,7 @@ def closed_form_minimiser() -> list[Evidence]:
         grads.append(float(grad.abs().max()) / float(((X.T @ y).abs()).max()))
     return [
         Evidence("symbolic", symbolic_ok, f"N={SYM_N}, D={SYM_D}: the unique stationary point of Srivastava's expected loss is (X'X + (1-q)/q diag X'X)^-1 X'y / q"),
-        _exact(max(_relative(w_tilde, torch.from_numpy(lstsq)), *grads),
+        exact_evidence(max(_relative(w_tilde, torch.from_numpy(lstsq)), *grads),
                f"N=4, D=4, p={p}: vs numpy lstsq on the augmented system; gradients of the enumerated losses at w~* and w~*/q (relative)", tol=1e-10),
     ]
 
@@ -185,7 +181,7 @@ def ridge_equal_norms() -> list[Evidence]:
     Xn, yn = X.numpy(), y.numpy()
     oracle = linalg.lstsq(np.vstack([Xn, math.sqrt(N * p / (1 - p)) * np.eye(3)]), np.concatenate([yn, np.zeros(3)]))[0]
     err = max(_relative(dropout_least_squares_solution(X, y, p), torch.from_numpy(oracle)), abs(lam - N * p / (1 - p)) / lam)
-    return [_exact(err, f"N={N}, standardised columns, p={p}: lambda = {lam:.4f} = N p/(1-p); dropout minimiser vs scipy lstsq ridge", tol=1e-10)]
+    return [exact_evidence(err, f"N={N}, standardised columns, p={p}: lambda = {lam:.4f} = N p/(1-p); dropout minimiser vs scipy lstsq ridge", tol=1e-10)]
 
 
 def _closest_ridge(X: torch.Tensor, y: torch.Tensor, p: float) -> tuple[float, float]:
@@ -246,7 +242,7 @@ def p6_corrected() -> list[Evidence]:
     wm = torch.tensor([0.3, -0.6, 0.2], dtype=torch.float64)
     losses = ((ym - F.dropout(Xm.expand(200_000, -1, -1), p, generator=seeded_generator(60, "cpu")) @ wm) ** 2).sum(1)
     return [
-        _exact(_relative(exact, ridge_form), f"N=4, D=4 standardised, p={p}: all 2^16 masks vs L + lambda|w|^2 with lambda = {lam:.1f}"),
+        exact_evidence(_relative(exact, ridge_form), f"N=4, D=4 standardised, p={p}: all 2^16 masks vs L + lambda|w|^2 with lambda = {lam:.1f}"),
         check_mean(losses, dropout_least_squares_loss(wm, Xm, ym, p, inverted=True),
                    detail=f"N=10, D=3 unequal norms, p={p}: the package's inverted dropout vs L + (p/(1-p))|Gamma w|^2"),
     ]
@@ -366,7 +362,7 @@ def gaussian_multiplicative_noise() -> list[Evidence]:
     losses = ((y - (R * X) @ w) ** 2).sum(1)
     return [
         Evidence("symbolic", sp.simplify(gaussian - bernoulli) == 0, f"N={SYM_N}, D={SYM_D}: Gaussian expectation with sigma^2 = (1-q)/q minus the Bernoulli one is 0"),
-        _exact(_relative(multiplicative_gaussian_noise_loss(w, X, y, variance), bernoulli_exact),
+        exact_evidence(_relative(multiplicative_gaussian_noise_loss(w, X, y, variance), bernoulli_exact),
                f"N=4, D=4, p={p}: closed form with sigma^2 = p/(1-p) vs inverted dropout over all 2^16 masks"),
         check_mean(losses, bernoulli_exact, detail="sampled Gaussian multiplicative noise vs the exact Bernoulli expectation"),
     ]

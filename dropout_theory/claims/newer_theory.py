@@ -17,7 +17,7 @@ from scipy import optimize
 
 from dropout_theory import functional as F
 from dropout_theory.batchnorm_shift import dropout_batchnorm_mlp, dropout_train_variance, variance_shift_ratio
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence, symbolic_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.implicit_bias import (
@@ -45,12 +45,6 @@ q_sym = sp.Symbol("q", positive=True)
 f64 = torch.float64
 
 
-def _symbolic(holds: bool, detail: str) -> Evidence:
-    return Evidence("symbolic", bool(holds), detail)
-
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def _linear_net_symbols(d_in: int, d_out: int, r: int):
@@ -106,11 +100,11 @@ def linear_explicit_regulariser() -> list[Evidence]:
     losses = ((y0 - hidden_dropout_forward(Ut, Vt, x0.expand(200_000, -1), p, generator=seeded_generator(43))) ** 2).sum(-1)
     target = ((y0 - Ut @ Vt.T @ x0) ** 2).sum().item() + p / (1 - p) * ((Ut**2).sum(0) * (x0 @ Vt) ** 2).sum().item()
     return [
-        _symbolic(per_sample_ok and is_zero(whitened - norms),
+        symbolic_evidence(per_sample_ok and is_zero(whitened - norms),
                   "d_in = d_out = r = 2, gates averaged by algebra: per-sample identity; with x x^T -> C = I the "
                   "penalty becomes sum ||u_i||^2 ||v_i||^2"),
-        _exact(abs(exact - closed), f"all 2^{r} masks, 16 inputs with (1/n) X^T X = I exactly, p={p}: {exact:.12f} vs {closed:.12f}"),
-        _exact(abs(aniso_exact - aniso_with_covariance), f"all 2^{r} masks, 12 anisotropic inputs: exact vs plain + lam sum ||u_i||^2 v_i^T C v_i, C = (1/n) X^T X"),
+        exact_evidence(abs(exact - closed), f"all 2^{r} masks, 16 inputs with (1/n) X^T X = I exactly, p={p}: {exact:.12f} vs {closed:.12f}", tol=EXACT_TOL),
+        exact_evidence(abs(aniso_exact - aniso_with_covariance), f"all 2^{r} masks, 12 anisotropic inputs: exact vs plain + lam sum ||u_i||^2 v_i^T C v_i, C = (1/n) X^T X", tol=EXACT_TOL),
         check_mean(losses, target, detail=f"per-sample loss through the package's dropout, one (x, y), p={p}"),
     ]
 
@@ -186,8 +180,8 @@ def induced_nuclear_penalty() -> list[Evidence]:
     sampled = min(penalty(t) for t in starts)
     optimised = [optimize.minimize(penalty, t, method="BFGS", options={"gtol": 1e-10}).fun for t in starts[:12]]
     return [
-        _exact(worst, f"equalised factorisation from SVD + Givens rotations, (d_out, d_in, rank, r) in {shapes}: "
-                      "max |UV^T - M|, max |products - ||M||_*/r|, relative penalty gap"),
+        exact_evidence(worst, f"equalised factorisation from SVD + Givens rotations, (d_out, d_in, rank, r) in {shapes}: "
+                      "max |UV^T - M|, max |products - ||M||_*/r|, relative penalty gap", tol=EXACT_TOL),
         Evidence("experiment", sampled >= bound and min(optimised) >= bound * (1 - 1e-9)
                  and min(optimised) <= bound * (1 + 1e-5),
                  f"3x3 rank 2, r=4: 200 random factorisations, min penalty {sampled:.6f}; BFGS from 12 of them: "
@@ -260,8 +254,8 @@ def column_dropout_penalty() -> list[Evidence]:
     scaled = F.dropout(torch.ones(100_000, 1, r, dtype=f64), p, generator=seeded_generator(51))
     losses = ((Xt - (Ut * scaled) @ Vt.T) ** 2).sum((-1, -2))
     return [
-        _symbolic(symbolic_ok, "X 2x3, r = 2, sum over all 4 gate values: the identity simplifies to 0"),
-        _exact(abs(exact - closed), f"X 5x4, r={r}, all 2^{r} column masks, p={p}: {exact:.10f} vs {closed:.10f}"),
+        symbolic_evidence(symbolic_ok, "X 2x3, r = 2, sum over all 4 gate values: the identity simplifies to 0"),
+        exact_evidence(abs(exact - closed), f"X 5x4, r={r}, all 2^{r} column masks, p={p}: {exact:.10f} vs {closed:.10f}", tol=EXACT_TOL),
         check_mean(losses, closed, detail=f"column dropout through the package's op, p={p}"),
     ]
 
@@ -318,7 +312,7 @@ def factorisation_squared_nuclear() -> list[Evidence]:
     product = best[: 5 * r].reshape(5, r) @ best[5 * r :].reshape(4, r).T
     product_gap = float(np.abs(product - M_star.numpy()).max())
     return [
-        _exact(abs(convex_value - oracle) + abs(factored_at_star - convex_value),
+        exact_evidence(abs(convex_value - oracle) + abs(factored_at_star - convex_value),
                f"thresholded SVD value {convex_value:.10f}; scipy over singular values {oracle:.10f}; "
                f"dropout objective at its equalised factorisation {factored_at_star:.10f}", tol=1e-8),
         Evidence("experiment", min(values) >= convex_value - 1e-9 and min(values) <= convex_value + 1e-7 and product_gap <= 1e-4,
@@ -365,8 +359,8 @@ def variance_shift_formula() -> list[Evidence]:
     x = c1 + math.sqrt(v1) * torch.randn(400_000, generator=seeded_generator(54), dtype=f64)
     y = F.dropout(x, p, generator=seeded_generator(55))
     return [
-        _symbolic(symbolic_ok, f"Var_train = {sp.simplify(train)}; 1 - ratio = {gap_to_one} >= 0, zero only at q = 1"),
-        _exact(exact_err, f"x uniform on {values.tolist()}, both mask values, p={p}: mean, train variance and ratio"),
+        symbolic_evidence(symbolic_ok, f"Var_train = {sp.simplify(train)}; 1 - ratio = {gap_to_one} >= 0, zero only at q = 1"),
+        exact_evidence(exact_err, f"x uniform on {values.tolist()}, both mask values, p={p}: mean, train variance and ratio", tol=EXACT_TOL),
         check_mean(y, c1, detail=f"x ~ N({c1}, {v1}) through the package's dropout, p={p}: mean stays c"),
         check_variance(y, dropout_train_variance(c1, v1, p), detail=f"train variance (c^2+v)/q - c^2 = {dropout_train_variance(c1, v1, p):.4f}"),
         check_variance(F.dropout(x, p, training=False), v1, detail="test-mode variance v"),
@@ -405,9 +399,9 @@ def variance_shift_batchnorm() -> list[Evidence]:
     return [
         check_mean(batch_vars, target,
                    detail=f"6 channels, 3000 batches of 32 drawn from 256 inputs, p={p}: batch variances of BN's input vs (c^2+v)/q - c^2"),
-        _exact(stored + (measured - predicted).abs().max().item(),
+        exact_evidence(stored + (measured - predicted).abs().max().item(),
                f"torch's running_var = mean of those batch variances; eval-mode normalised variance = v/running_var "
-               f"(formula ratio per channel: {np.round(ratio.numpy(), 3).tolist()})"),
+               f"(formula ratio per channel: {np.round(ratio.numpy(), 3).tolist()})", tol=EXACT_TOL),
     ]
 
 

@@ -14,7 +14,7 @@ import sympy as sp
 import torch
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence, symbolic_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.montecarlo import check_mean
 from dropout_theory.regularisation import (
@@ -42,17 +42,11 @@ ENUMERATED_D = 16
 q_sym = sp.Symbol("p", positive=True)  # a common KEEP probability, in Baldi & Sadowski's letter
 
 
-def _symbolic(holds: bool, detail: str) -> Evidence:
-    return Evidence("symbolic", bool(holds), detail)
-
 
 def _polynomial_zero(expr: sp.Expr) -> bool:
     """A polynomial (or rational function of p) is 0 iff its expansion is: cheaper than simplify."""
     return sp.expand(expr) == 0
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_RTOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def _linear_unit_symbols(d: int) -> tuple[list[sp.Symbol], list[sp.Symbol], list[sp.Symbol], list[sp.Symbol], sp.Symbol]:
@@ -114,9 +108,9 @@ def linear_unit_gradient() -> list[Evidence]:
     weights, dropped = _sampled_unit_terms(w4, inputs4, keep4, 200_000, 33)
     (per_sample_grad,) = torch.autograd.grad((0.5 * (t4 - dropped.sum(1)) ** 2).sum(), weights)
     return [
-        _symbolic(all(_polynomial_zero(r) for r in residuals),
+        symbolic_evidence(all(_polynomial_zero(r) for r in residuals),
                   f"d={SYMBOLIC_D}, symbolic p_i, w_i, I_i, t: E[dE_D/dw_i] by gate algebra and by enumeration of all 8 gates, minus the formula, is 0 for every i"),
-        _exact(_relative(exact_grad, expected_dropout_gradient(w, inputs, t, keep)),
+        exact_evidence(_relative(exact_grad, expected_dropout_gradient(w, inputs, t, keep)),
                f"d={ENUMERATED_D}, all 2^{ENUMERATED_D} masks, keep_i in [0.15, 0.9] distinct: max relative error of the gradient"),
         check_mean(per_sample_grad, expected_dropout_gradient(w4, inputs4, t4, keep4),
                    detail="d=4: autograd through the package's non-inverted dropout (unit i dropped w.p. 1-p_i)"),
@@ -145,9 +139,9 @@ def expected_error_penalty() -> list[Evidence]:
     w4, inputs4, t4, keep4 = _unit_problem(4, 35)
     _, dropped = _sampled_unit_terms(w4, inputs4, keep4, 200_000, 36)
     return [
-        _symbolic(_polynomial_zero(by_algebra - s["E_ENS"] - s["penalty"]) and bias_variance == 0 and _polynomial_zero(variance - 2 * s["penalty"]),
+        symbolic_evidence(_polynomial_zero(by_algebra - s["E_ENS"] - s["penalty"]) and bias_variance == 0 and _polynomial_zero(variance - 2 * s["penalty"]),
                   "d=4 symbolic: E[E_D] - E_ENS - penalty = 0; bias-variance identity and Var O = sum p_i(1-p_i) w_i^2 I_i^2 hold"),
-        _exact(_relative(exact_error, expected_dropout_error(w, inputs, tt, keep)),
+        exact_evidence(_relative(exact_error, expected_dropout_error(w, inputs, tt, keep)),
                f"d={ENUMERATED_D}, all 2^{ENUMERATED_D} masks: relative error of E[E_D]"),
         check_mean((0.5 * (t4 - dropped.sum(1)) ** 2).detach(), expected_dropout_error(w4, inputs4, t4, keep4),
                    detail="d=4: E_D under the package's dropout"),
@@ -171,8 +165,8 @@ def penalty_without_half() -> list[Evidence]:
     exact_error, _ = enumerate_dropout_error(w, inputs, t, keep)
     stated_value = ensemble_error(w, inputs, t, keep) + 2 * dropout_penalty(w, inputs, keep)
     return [
-        _symbolic(_polynomial_zero(difference), f"E_R - E[E_D] = {difference} (d={SYMBOLIC_D}): one extra half-penalty; its gradient doubles the weight decay"),
-        _exact(_relative(stated_value, exact_error), f"d={ENUMERATED_D}: relative gap between the stated E_R and E[E_D] by enumeration"),
+        symbolic_evidence(_polynomial_zero(difference), f"E_R - E[E_D] = {difference} (d={SYMBOLIC_D}): one extra half-penalty; its gradient doubles the weight decay"),
+        exact_evidence(_relative(stated_value, exact_error), f"d={ENUMERATED_D}: relative gap between the stated E_R and E[E_D] by enumeration"),
     ]
 
 
@@ -195,8 +189,8 @@ def unscaled_error_gradient() -> list[Evidence]:
     plain_grad = -(t - (w * inputs).sum()) * inputs
     stated = plain_grad + w * keep * (1 - keep) * inputs**2
     return [
-        _symbolic(_polynomial_zero(gap), f"i=1, d={SYMBOLIC_D}: expectation minus the stated right side = {gap}"),
-        _exact(_relative(stated, exact_grad), f"d={ENUMERATED_D}: relative gap to the exact expected gradient"),
+        symbolic_evidence(_polynomial_zero(gap), f"i=1, d={SYMBOLIC_D}: expectation minus the stated right side = {gap}"),
+        exact_evidence(_relative(stated, exact_grad), f"d={ENUMERATED_D}: relative gap to the exact expected gradient"),
     ]
 
 
@@ -217,9 +211,9 @@ def half_peaks_fixed_w() -> list[Evidence]:
     peak = grid[max(range(len(grid)), key=exact.__getitem__)]
     symmetric = max(abs(exact[k] - exact[-1 - k]) for k in range(len(grid))) / max(exact)
     return [
-        _symbolic(stationary == [sp.Rational(1, 2)] and sp.diff(factor, q_sym, 2) == -2,
+        symbolic_evidence(stationary == [sp.Rational(1, 2)] and sp.diff(factor, q_sym, 2) == -2,
                   f"d/dp [p(1-p)] = 0 only at p = {stationary}; second derivative -2"),
-        _exact(symmetric if peak == 0.5 else math.inf,
+        exact_evidence(symmetric if peak == 0.5 else math.inf,
                f"d=10, penalty E[E_D] - E_ENS by enumeration on p = 0.05..0.95: peak at p = {peak}; relative asymmetry"),
     ]
 
@@ -248,9 +242,9 @@ def inverted_penalty_monotone() -> list[Evidence]:
     decreasing = all(a > b for a, b in zip(exact, exact[1:])) and abs(exact[-1]) <= EXACT_RTOL * exact[0]
     err = max(abs(a - b) for a, b in zip(exact, closed)) / max(closed)
     return [
-        _symbolic(is_zero(expected.subs(shared) - stated) and slope == -1 / (2 * q_sym**2),
+        symbolic_evidence(is_zero(expected.subs(shared) - stated) and slope == -1 / (2 * q_sym**2),
                   f"d={SYMBOLIC_D}: E[E_D] at w = w~/p equals the stated form; d/dp of the per-unit factor (1-p)/(2p) = {slope} < 0"),
-        _exact(err if decreasing else math.inf,
+        exact_evidence(err if decreasing else math.inf,
                "d=10, p = 0.05..1: enumerated penalty strictly decreasing to 0 at p = 1; relative error vs closed form"),
     ]
 
@@ -269,7 +263,7 @@ def half_regularises_most() -> list[Evidence]:
     w_t, inputs, _, _ = _unit_problem(10, 41)
     at_half, at_fifth = float(inverted_dropout_penalty(w_t, inputs, 0.5)), float(inverted_dropout_penalty(w_t, inputs, 0.2))
     return [
-        _symbolic(bool(stationary), f"inverted parametrisation: stationary points of (1-p)/p: {stationary} (none)"),
+        symbolic_evidence(bool(stationary), f"inverted parametrisation: stationary points of (1-p)/p: {stationary} (none)"),
         Evidence("exact", at_half >= at_fifth, f"same learned weights w~: penalty {at_half:.4f} at p=0.5 vs {at_fifth:.4f} at p=0.2",
                  estimate=at_half, target=at_fifth),
     ]
@@ -309,9 +303,9 @@ def glm_penalty_exact() -> list[Evidence]:
     noisy_X = F.dropout(X.expand(100_000, -1, -1), p, generator=seeded_generator(43, "cpu"))
     sampled_R = (LOGISTIC.log_partition(noisy_X @ beta) - LOGISTIC.log_partition(X @ beta)).sum(1)
     return [
-        _symbolic(label_coefficient == 0 and is_zero(penalty.subs(delta, 0)),
+        symbolic_evidence(label_coefficient == 0 and is_zero(penalty.subs(delta, 0)),
                   f"d=2, any A (an undefined function): d/dy [E l(x~) - l(x)] = {label_coefficient}; R = {penalty}, 0 at delta=0"),
-        _exact(max(gaps) if float(R) > 0 else math.inf,
+        exact_evidence(max(gaps) if float(R) > 0 else math.inf,
                f"logistic, N=24, d=6, delta={p}: R = {float(R):.5f} > 0; relative gap of E l - l - R for labels y and 1-y"),
         check_mean(sampled_R, R, detail="R from the package's inverted dropout applied to the features"),
     ]
@@ -342,8 +336,8 @@ def glm_gaussian_exact() -> list[Evidence]:
     closed = 0.5 * p / (1 - p) * (column_norms_squared(X) * beta**2).sum()
     err = max(abs(float(R - glm_quadratic_penalty(beta, X, p, GAUSSIAN))), abs(float(R - srivastava)), abs(float(R - closed))) / float(closed)
     return [
-        _symbolic(is_zero(R_sym - R_q), "d=3 symbolic: E[(x~.b)^2/2] - (x.b)^2/2 = delta/(2(1-delta)) sum x_j^2 b_j^2"),
-        _exact(err, "N=4, d=4, delta=0.35: R (2^4 feature masks per row) vs R^q, vs half of Srivastava's loss over all 2^16 masks minus the fit, vs closed form"),
+        symbolic_evidence(is_zero(R_sym - R_q), "d=3 symbolic: E[(x~.b)^2/2] - (x.b)^2/2 = delta/(2(1-delta)) sum x_j^2 b_j^2"),
+        exact_evidence(err, "N=4, d=4, delta=0.35: R (2^4 feature masks per row) vs R^q, vs half of Srivastava's loss over all 2^16 masks minus the fit, vs closed form"),
     ]
 
 
@@ -373,7 +367,7 @@ def glm_quadratic_small_weights() -> list[Evidence]:
     worst_small = max(errs[-1] for errs in table.values())
     text = "; ".join(f"delta={p}: " + ", ".join(f"{e:.1e}" for e in errs) for p, errs in table.items())
     return [
-        _symbolic(is_zero(var - delta / (1 - delta) * sum(x**2 * b**2 for x, b in zip(xs, bs))),
+        symbolic_evidence(is_zero(var - delta / (1 - delta) * sum(x**2 * b**2 for x, b in zip(xs, bs))),
                   "d=3: Var(x~.b) = delta/(1-delta) sum_j x_j^2 b_j^2, so R^q = 1/2 sum_i A'' Var is the stated form"),
         Evidence("exact", shrinking and worst_small < 1e-3,
                  f"logistic, N=24, d=6, exact R by enumeration; |R^q - R|/R at s = {scales}: {text}",
@@ -428,7 +422,7 @@ def logistic_penalty_nonconvex() -> list[Evidence]:
     second_difference = values[2:] - 2 * values[1:-1] + values[:-2]
     worst = float(second_difference.min())
     return [
-        _symbolic(bool(curvature < 0) and sp.simplify(limit - sp.log(2) / 2) == 0,
+        symbolic_evidence(bool(curvature < 0) and sp.simplify(limit - sp.log(2) / 2) == 0,
                   f"delta=1/2: R''(3) = {sp.N(curvature, 6)} < 0; lim R = {limit}"),
         Evidence("exact", worst < -1e-6 and float(values.max()) < math.log(2) / 2,
                  f"enumerated R on beta = 0..12 (step {h}): min second difference {worst:.3e} < 0; max R = {float(values.max()):.5f} < log(2)/2",

@@ -12,18 +12,14 @@ import sympy as sp
 import torch
 
 from dropout_theory import functional as F
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 from dropout_theory.enumeration import all_masks, mask_probabilities
 from dropout_theory.montecarlo import check_mean
 from dropout_theory.nn import VariationalLSTM
 from dropout_theory.symbolic import bernoulli_expectation, gates, is_zero
 
-EXACT_TOL = 1e-12
 
-
-def _exact(error: float, detail: str, tol: float = EXACT_TOL) -> Evidence:
-    return Evidence("exact", bool(error <= tol), detail, estimate=float(error), target=0.0, tolerance=tol)
 
 
 def _time_correlation(masks: torch.Tensor) -> torch.Tensor:
@@ -53,7 +49,7 @@ def masks_tied_over_time() -> list[Evidence]:
     differs_between_calls = bool((locked != again).any())
     ok = tied and distinct_rows == 2**D and differs_between_calls
     return [
-        _exact(0.0 if ok else math.inf,
+        exact_evidence(0.0 if ok else math.inf,
                f"one draw: identical over all {T} steps: {tied}; {distinct_rows} of {2**D} possible masks appear across "
                f"{N:,} sequences; a second call differs: {differs_between_calls}"),
         check_mean(_time_correlation(locked), q, detail=f"locked: E[m_1 m_2] vs q = {q}"),
@@ -123,8 +119,8 @@ def lstm_matches_torch() -> list[Evidence]:
     oracle = layer_in * masks.output / 0.75
     train_err = (out_train - oracle).abs().max().item()
     return [
-        _exact(eval_err, "eval vs torch.nn.LSTM with copied parameters (2 layers, float64): outputs, h_n, c_n", tol=1e-12),
-        _exact(train_err, "training with sampled masks vs an nn.LSTMCell loop applying the same masks at every step", tol=1e-12),
+        exact_evidence(eval_err, "eval vs torch.nn.LSTM with copied parameters (2 layers, float64): outputs, h_n, c_n", tol=1e-12),
+        exact_evidence(train_err, "training with sampled masks vs an nn.LSTMCell loop applying the same masks at every step", tol=1e-12),
     ]
 
 
@@ -175,7 +171,7 @@ def tied_masks_break_weight_scaling() -> list[Evidence]:
     return [
         Evidence("symbolic", is_zero(fresh_gap) and not is_zero(tied_gap),
                  f"scalar, T=2: E[h_2] - weight-scaled = {tied_gap} (tied), {sp.simplify(fresh_gap)} (fresh per step)"),
-        _exact((step_mean - plain).abs().max().item(), f"fresh masks, all 2^{d * T} patterns: E[h_T] = weight-scaled network"),
+        exact_evidence((step_mean - plain).abs().max().item(), f"fresh masks, all 2^{d * T} patterns: E[h_T] = weight-scaled network"),
         Evidence("exact", tied_err > 1e-3, f"tied masks, all 2^{d} patterns: max |E[h_T] - weight-scaled| = {tied_err:.4f} > 0",
                  estimate=tied_err, target=0.0),
         check_mean(linear_rnn(h_init, xs, W, U, locked.transpose(0, 1)), tied_mean,

@@ -4,12 +4,10 @@ from dropout_theory.training.evaluation import mc_error_curve
 from dropout_theory.training.loop import History, TrainConfig, evaluate, evaluation_mode, train
 from dropout_theory.training.models import apply_max_norm_, build_mlp, constrained_layers, init_linear_
 from dropout_theory.training.runs import RunSpec, run_training
-from dropout_theory.training.variants import MaskedWeightLinear, MultiplicativeGaussianNoise, Variant, get_variant, variant_sources, variants
+from dropout_theory.training.variants import Variant, get_variant, variant_sources, variants
 
 __all__ = [
     "History",
-    "MaskedWeightLinear",
-    "MultiplicativeGaussianNoise",
     "RunSpec",
     "TrainConfig",
     "Variant",

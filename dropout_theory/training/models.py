@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dropout_theory.nn import DropConnectLinear
 from dropout_theory.training.variants import Variant, get_variant
 from dropout_theory.validation import check_positive_int, check_probability
 
@@ -77,8 +78,8 @@ def build_mlp(
 
 
 def constrained_layers(model: nn.Module) -> list[nn.Linear]:
-    """The layers whose rows :func:`apply_max_norm_` constrains: every ``nn.Linear`` (incl. subclasses)."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+    """The layers whose rows :func:`apply_max_norm_` constrains: every ``nn.Linear`` and ``DropConnectLinear``."""
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, DropConnectLinear))]
 
 
 @torch.no_grad()
