@@ -11,7 +11,7 @@ from torch import nn
 
 from dropout_theory import functional as F
 from dropout_theory import nn as dnn
-from dropout_theory.claims.core import Evidence, claim
+from dropout_theory.claims.core import Evidence, claim, exact_evidence
 from dropout_theory.devices import seeded_generator
 
 
@@ -43,17 +43,12 @@ def regenerated_mask_gradients() -> list[Evidence]:
         replayed, replayed_state = _training_step_gradients(True, dtype)
         largest = max((a - b).abs().max().item() for a, b in zip(stored, replayed))
         same_state = torch.equal(stored_state, replayed_state)
-        evidence.append(
-            Evidence(
-                "exact",
-                largest == 0.0 and same_state,
-                f"{dtype}: 6 x (Linear-ReLU-Dropout(0.3)) + Linear, {len(stored)} gradient tensors, "
-                f"largest difference {largest:g}; generator state after the step identical: {same_state}",
-                estimate=largest,
-                target=0.0,
-                tolerance=0.0,
-            )
+        detail = (
+            f"{dtype}: 6 x (Linear-ReLU-Dropout(0.3)) + Linear, {len(stored)} gradient tensors, "
+            f"largest difference {largest:g}; generator state after the step identical: {same_state}"
         )
+        # Bit-identical means tolerance 0; a generator left elsewhere fails however small the error.
+        evidence.append(exact_evidence(largest if same_state else float("inf"), detail, tol=0.0))
     return evidence
 
 
@@ -86,7 +81,7 @@ def saved_bytes() -> list[Evidence]:
     regenerated = _saved_bytes(lambda: F.dropout(x, 0.5, generator=generator, low_memory=True))
     naive = _saved_bytes(lambda: x * (F.bernoulli_mask(x.shape, 0.5, generator=generator, device=x.device) / 0.5))
     return [
-        Evidence("exact", stored == n, f"bool mask: {stored} bytes kept for n = {n}", estimate=stored, target=n, tolerance=0.0),
-        Evidence("exact", regenerated == 0, f"low_memory=True: {regenerated} bytes kept", estimate=regenerated, target=0.0, tolerance=0.0),
-        Evidence("exact", naive == 4 * n, f"x * float mask: {naive} bytes kept", estimate=naive, target=4 * n, tolerance=0.0),
+        exact_evidence(abs(stored - n), f"bool mask: {stored} bytes kept for n = {n} (error in bytes)", tol=0.0),
+        exact_evidence(regenerated, f"low_memory=True: {regenerated} bytes kept", tol=0.0),
+        exact_evidence(abs(naive - 4 * n), f"x * float mask: {naive} bytes kept, 4n = {4 * n}", tol=0.0),
     ]
