@@ -352,3 +352,22 @@ def test_root_redirects_to_an_existing_page(book_html: Path) -> None:
     found = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index, flags=re.IGNORECASE)
     assert found, "index.html does not redirect"
     assert (book_html / found.group(1)).is_file(), found.group(1)
+
+
+def test_repeated_inline_scripts_are_dropped_in_place() -> None:
+    from sphinx.builders.html._assets import _JavaScript
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from unique_scripts import drop_repeated_scripts
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    config = "const THEBE_JS_URL = 1"
+    scripts = [
+        _JavaScript(None, body=config), _JavaScript("a.js"), _JavaScript("", body=config),
+        _JavaScript("a.js", **{"async": "async"}), _JavaScript("a.js"),
+    ]
+    context = {"script_files": scripts}
+    drop_repeated_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts  # the builder's own list, so later handlers still add to it
+    assert scripts == [_JavaScript(None, body=config), _JavaScript("a.js"), _JavaScript("a.js", **{"async": "async"})]
