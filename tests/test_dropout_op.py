@@ -184,3 +184,17 @@ def test_cuda_dropout_matches_cpu_for_a_cpu_generator() -> None:
     cuda = F.dropout(x.cuda(), 0.3, generator=seeded_generator(15, "cpu"))
     assert cuda.device.type == "cuda"
     torch.testing.assert_close(cuda.cpu(), cpu)
+
+
+def test_intra_op_threads_restores_the_setting_also_on_error() -> None:
+    from dropout_theory.devices import intra_op_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"):
+        with intra_op_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        with intra_op_threads(0):
+            pass

@@ -7,10 +7,8 @@ checks below call ``q`` where they quote the paper.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import sympy as sp
@@ -21,7 +19,7 @@ from torch import nn
 from dropout_theory import nn as dnn
 from dropout_theory.benchmarks.mc import SourceMCDropout
 from dropout_theory.claims.core import Evidence, claim, exact_evidence
-from dropout_theory.devices import seeded_generator
+from dropout_theory.devices import intra_op_threads, seeded_generator
 from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.experiments.store import load_results
 from dropout_theory.inference import exact_ensemble, mc_log_likelihood, mc_predict
@@ -30,17 +28,6 @@ from dropout_theory.symbolic import is_zero
 
 PAPER_BOSTON = {"mc_rmse": (2.97, 0.85), "mc_ll": (-2.46, 0.25)}
 """Gal & Ghahramani (2016) Table 1, Boston housing: mean and the reported +- (dropout columns)."""
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Tiny networks: one intra-op thread avoids synchronisation that dominates on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 
@@ -228,7 +215,7 @@ def train_mode_pitfall() -> list[Evidence]:
     net = batchnorm_net()
     exact = batchnorm_exact_mean(net, x)
     stats_before = net[1].running_mean.clone()
-    with single_thread(), torch.random.fork_rng():  # the source's sampler uses torch's global generator: seed it, then restore it
+    with intra_op_threads(1), torch.random.fork_rng():  # the source's sampler uses torch's global generator: seed it, then restore it
         torch.manual_seed(27)
         source = SourceMCDropout(net, T_source)
         source.model.train()  # what SourceMCDropout.forward does; we keep the samples, not just mean and std
@@ -275,7 +262,7 @@ def toy_regression_model(seed: int, p: float = 0.1, steps: int = 500) -> nn.Sequ
                         dnn.Dropout(p, generator=g), nn.Linear(64, 1))
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
     net.train()
-    with single_thread():
+    with intra_op_threads(1):
         for _ in range(steps):
             optimiser.zero_grad()
             ((net(x) - y) ** 2).mean().backward()

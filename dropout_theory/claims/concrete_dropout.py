@@ -7,8 +7,6 @@ package does (unlike Gal & Ghahramani 2016, where :math:`p` is the keep probabil
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from collections.abc import Iterator
 
 import numpy as np
 import sympy as sp
@@ -18,7 +16,7 @@ from torch import nn
 
 from dropout_theory import functional as F
 from dropout_theory.claims.core import Evidence, claim
-from dropout_theory.devices import seeded_generator
+from dropout_theory.devices import intra_op_threads, seeded_generator
 from dropout_theory.functional.masks import uniform
 from dropout_theory.montecarlo import check_mean
 from dropout_theory.nn import ConcreteDropout
@@ -133,17 +131,6 @@ def regulariser() -> list[Evidence]:
     ]
 
 
-@contextmanager
-def _single_thread() -> Iterator[None]:
-    # Tiny models: thread start-up dominates and contends with other work; restore afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit_concrete_regression(n: int, seed: int, *, steps: int = 200, width: int = 16, length_scale: float = 1e-2) -> float:
     r"""Fit :math:`y = 2x + 8 + \varepsilon` with a Concrete-dropout network; return the learned p.
 
@@ -153,7 +140,7 @@ def fit_concrete_regression(n: int, seed: int, *, steps: int = 200, width: int =
     :math:`\lambda_d = 2/N` as in that notebook; full-batch Adam. The data and the masks
     come from generators seeded by ``seed``; parameter initialisation from ``torch.manual_seed(seed)``.
     """
-    with _single_thread():
+    with intra_op_threads(1):
         g = seeded_generator(seed, "cpu")
         torch.manual_seed(seed)
         x = torch.randn(n, 1, generator=g)

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dropout_theory import nn as dnn
+from dropout_theory.devices import intra_op_threads
 from dropout_theory.experiments.registry import RunConfig, experiment
 from dropout_theory.experiments.store import ResultStore
 from dropout_theory.inference import mc_log_likelihood, mc_predict
@@ -184,11 +185,7 @@ def run(config: RunConfig, store: ResultStore) -> None:
     store.metadata.setdefault("protocol", {**protocol.__dict__, "hidden": HIDDEN, "batch_size": BATCH_SIZE,
                                            "learning_rate": LEARNING_RATE, "lengthscale": LENGTHSCALE})
     todo = [i for i in range(protocol.splits) if f"split={i}" not in store]
-    threads = torch.get_num_threads()
     # Tiny matrices: a second thread only adds synchronisation (and loses badly on a busy machine).
-    torch.set_num_threads(1)
-    try:
+    with intra_op_threads(1):
         for i in tqdm(todo, desc="gal-boston splits", disable=not config.progress):
             store.put(f"split={i}", run_split(i, protocol, X, y))
-    finally:
-        torch.set_num_threads(threads)
