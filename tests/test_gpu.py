@@ -63,3 +63,18 @@ def test_every_claim_verifies_on_cuda() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def test_cuda_default_generator_path_is_inverted_dropout() -> None:
+    # Without a generator, CUDA dropout is torch's fused kernel: check its semantics, not its mask.
+    p = 0.3
+    x = torch.full((400_000,), 2.0, device="cuda", dtype=torch.float64, requires_grad=True)
+    y = F.dropout(x, p)
+    kept = y != 0
+    assert torch.equal(y[kept], torch.full_like(y[kept], 2.0 / (1 - p)))
+    from dropout_theory.montecarlo import check_mean
+
+    assert check_mean(kept.double().cpu(), 1 - p).holds
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.double() / (1 - p))
+    assert torch.equal(F.dropout(x, p, training=False), x)

@@ -87,7 +87,9 @@ def dropout(
     mask :func:`~dropout_theory.functional.bernoulli_mask` draws from the same generator
     state, and :math:`s = 1/q` (inverted) or 1. The mask is kept as ``bool``, not as a float
     factor, and drawn by thresholding float32 uniforms, which on CPU is about twice as fast
-    as torch's float Bernoulli sampling (see the book's performance chapter).
+    as torch's float Bernoulli sampling (see the book's performance chapter). On CUDA without
+    an explicit generator (and inverted, not ``low_memory``) the op is torch's own fused
+    dropout kernel, which draws from the device's default generator.
 
     Shape:
         Input :math:`(*)`, output :math:`(*)`, same shape, dtype and device.
@@ -114,5 +116,10 @@ def dropout(
         return x.mul_(q) if inplace else x * q
     if p == 0.0:
         return x
+    if x.device.type == "cuda" and generator is None and inverted and not low_memory:
+        # torch's fused CUDA kernel draws its Philox numbers in registers: one read, one write
+        # and a byte of mask per element, close to copy bandwidth. It can only draw from the
+        # device's default generator, so an explicit generator takes the reproducible path below.
+        return torch.nn.functional.dropout(x, p, training=True, inplace=inplace)
     sample = regenerated_mask_dropout if low_memory else stored_mask_dropout
     return sample(x, q, dropout_scale(p, inverted=inverted), generator=generator, inplace=inplace)
