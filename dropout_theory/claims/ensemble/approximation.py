@@ -26,7 +26,6 @@ from dropout_theory.inference.subnetwork_sampling import distinct_masks_expected
 from dropout_theory.montecarlo import check_estimate, check_mean
 from dropout_theory.nn import Dropout
 
-
 # A gap counts as "not exact" when it is this far above float64 rounding (~1e-15 here).
 GAP_THRESHOLD = 1e-8
 

@@ -22,7 +22,6 @@ from dropout_theory.inference.nwgm import (
 from dropout_theory.nn import Dropout
 from dropout_theory.symbolic import is_zero
 
-
 ROUNDING = 1e-15
 
 

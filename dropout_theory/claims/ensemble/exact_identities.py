@@ -17,7 +17,6 @@ from dropout_theory.enumeration import expectation_over_masks
 from dropout_theory.inference import exact_ensemble, weight_scaled, weighted_means
 from dropout_theory.symbolic import bernoulli_expectation, enumerated_expectation, gates, is_zero
 
-
 q_sym = sp.Symbol("q", positive=True)
 
 

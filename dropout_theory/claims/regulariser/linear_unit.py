@@ -27,7 +27,6 @@ from dropout_theory.regularisation import (
 )
 from dropout_theory.symbolic import bernoulli_expectation, enumerated_expectation, gates, is_zero, keep_probabilities
 
-
 EXACT_RTOL = 1e-12
 SYMBOLIC_D = 3
 ENUMERATED_D = 16
