@@ -63,6 +63,17 @@ def test_verify_selects_by_chapter_and_rejects_unknown_ids() -> None:
         verify(["no-such-chapter"])
 
 
+def test_chapter_is_the_module_or_subpackage_under_claims() -> None:
+    from dropout_theory.claims.core import _chapter_of
+
+    assert _chapter_of("dropout_theory.claims.algorithm") == "algorithm"
+    assert _chapter_of("dropout_theory.claims.newer_theory.variance_shift") == "newer-theory"
+    assert REGISTRY["ensemble.nwgm-bounds"].check.__module__ == "dropout_theory.claims.ensemble.bounds"
+    assert REGISTRY["ensemble.nwgm-bounds"].chapter == "ensemble"
+    with pytest.raises(ValueError, match="under dropout_theory.claims"):
+        _chapter_of("somewhere.else")
+
+
 def test_evidence_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="kind must be one of"):
         Evidence("vibes", True, "")  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """The claims: statements about dropout, each with a check that produces evidence.
 
-One module per chapter (``claims/<chapter>.py``). :data:`REGISTRY` maps claim ids to
-claims; it imports every chapter module on first use, so adding a chapter module is all it
-takes to register its claims.
+One module per chapter (``claims/<chapter>.py``), or a subpackage for a long chapter
+(``claims/<chapter>/``, whose ``__init__`` imports its modules). :data:`REGISTRY` maps claim
+ids to claims; it imports every chapter module and subpackage on first use, so adding one is
+all it takes to register its claims.
 """
 
 from __future__ import annotations

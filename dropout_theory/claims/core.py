@@ -1,8 +1,9 @@
 """Claim, Evidence, Verdict, and the decorator that registers a claim.
 
-A claim module (one per chapter) defines functions returning evidence and decorates them
-with :func:`claim`; the decorator builds the :class:`Claim` and records it. The registry
-itself (:data:`dropout_theory.claims.REGISTRY`) imports those modules on first use.
+A claim module (one per chapter, or a subpackage of modules for a long chapter) defines
+functions returning evidence and decorates them with :func:`claim`; the decorator builds the
+:class:`Claim` and records it. The registry itself (:data:`dropout_theory.claims.REGISTRY`)
+imports those modules on first use.
 """
 
 from __future__ import annotations
@@ -132,6 +133,14 @@ def symbolic_evidence(holds: bool, detail: str) -> Evidence:
 
 
 _DEFINED: dict[str, Claim] = {}
+_PACKAGE = "dropout_theory.claims."
+
+
+def _chapter_of(module: str) -> str:
+    """The chapter of a claim module: the first component after ``dropout_theory.claims.``."""
+    if not module.startswith(_PACKAGE):
+        raise ValueError(f"claims must be defined in a module under {_PACKAGE.rstrip('.')}, not {module!r}")
+    return module[len(_PACKAGE):].split(".", 1)[0].replace("_", "-")
 
 
 def claim(
@@ -145,12 +154,14 @@ def claim(
 ) -> Callable[[Callable[[], Sequence[Evidence]]], Claim]:
     """Register the decorated evidence function as a :class:`Claim`.
 
-    The chapter is the claim module's name (``claims/algorithm.py`` -> ``algorithm``), and
-    the id must start with it, so an id says where its claim lives.
+    The chapter is the name of the claim module, or of the chapter subpackage that holds it,
+    with ``_`` -> ``-`` (``claims/algorithm.py`` -> ``algorithm``,
+    ``claims/ensemble/bounds.py`` -> ``ensemble``), and the id must start with it, so an id
+    says where its claim lives.
     """
 
     def register(check: Callable[[], Sequence[Evidence]]) -> Claim:
-        chapter = check.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        chapter = _chapter_of(check.__module__)
         if not id.startswith(chapter + "."):
             raise ValueError(f"claim id {id!r} must start with its chapter {chapter!r} + '.'")
         if id in _DEFINED:
