@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
@@ -20,7 +18,7 @@ from dropout_theory.batchnorm_shift import (
     recalibrate_batchnorm,
     variance_shift_ratio,
 )
-from dropout_theory.devices import seeded_generator
+from dropout_theory.devices import intra_op_threads, seeded_generator
 from dropout_theory.implicit_bias import (
     squared_nuclear_shrinkage,
     train_linear_network,
@@ -33,21 +31,6 @@ EQUALISE_SEEDS = 8
 SHIFT_SEEDS = 5
 
 
-@contextmanager
-def single_intra_op_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the setting, also on error.
-
-    The matrices here are tiny: on a loaded 2-core machine the thread pool's synchronisation
-    costs 10-100x the arithmetic.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=4)
 def equalisation_runs(seeds: int = EQUALISE_SEEDS, p: float = 0.5) -> dict[str, torch.Tensor]:
     r"""Train 4-6-4 linear networks on whitened data with rank-2 targets, with and without dropout.
@@ -58,7 +41,7 @@ def equalisation_runs(seeds: int = EQUALISE_SEEDS, p: float = 0.5) -> dict[str, 
     (``product``) and the minimisers of :math:`\|A_s - M\|_F^2 + (\lambda/r)\|M\|_*^2`
     (``optimum``) they should approach. Do not modify the (cached) result.
     """
-    with single_intra_op_thread():
+    with intra_op_threads(1):
         g = seeded_generator(48)
         x = whitened_inputs(64, 4, generator=g, batch=(seeds,))
         A = torch.randn(seeds, 4, 2, generator=g, dtype=f64) @ torch.randn(seeds, 2, 4, generator=g, dtype=f64)
@@ -113,7 +96,7 @@ def variance_shift_runs(seeds: int = SHIFT_SEEDS, p: float = 0.5) -> tuple[dict[
     to their mean size), ``flipped`` (fraction of test predictions that change), and both accuracies.
     """
     rows = []
-    with single_intra_op_thread():
+    with intra_op_threads(1):
         for seed in range(seeds):
             g = seeded_generator(60 + seed)
             x_train = torch.randn(512, 2, generator=g, dtype=f64)

@@ -34,7 +34,7 @@ from dropout_theory.implicit_bias import (
     whitened_inputs,
 )
 from dropout_theory.montecarlo import z_for_false_alarm
-from dropout_theory.newer_theory_experiments import single_intra_op_thread
+from dropout_theory.devices import intra_op_threads
 
 f64 = torch.float64
 
@@ -187,7 +187,7 @@ def test_training_gradients_match_autograd() -> None:
     np.testing.assert_allclose(V1.numpy(), (V - lr * gV).detach().numpy(), atol=1e-13)
 
 
-@single_intra_op_thread()
+@intra_op_threads(1)
 def test_training_without_dropout_fits_and_with_dropout_equalises() -> None:
     x = whitened_inputs(64, 4, generator=seeded_generator(8))
     A = torch.randn(4, 2, generator=seeded_generator(9), dtype=f64) @ torch.randn(2, 4, generator=seeded_generator(10), dtype=f64)

@@ -16,11 +16,10 @@ from dropout_theory import functional as F
 from dropout_theory.batchnorm_shift import dropout_batchnorm_mlp, dropout_train_variance, variance_shift_ratio
 from dropout_theory.claims.core import Evidence, claim, exact_evidence, symbolic_evidence
 from dropout_theory.claims.newer_theory.conventions import EXACT_TOL, f64, q_sym
-from dropout_theory.devices import seeded_generator
+from dropout_theory.devices import intra_op_threads, seeded_generator
 from dropout_theory.montecarlo import check_mean, check_variance
 from dropout_theory.newer_theory_experiments import (
     batchnorm_input_batch_variances,
-    single_intra_op_thread,
     variance_shift_runs,
 )
 from dropout_theory.symbolic import enumerated_expectation, gates, is_zero
@@ -82,7 +81,7 @@ def variance_shift_formula() -> list[Evidence]:
 )
 def variance_shift_batchnorm() -> list[Evidence]:
     p = 0.4
-    with single_intra_op_thread():
+    with intra_op_threads(1):
         g = seeded_generator(61)  # a seed whose 6 ReLU channels are all alive on the data, so every ratio is defined
         data = torch.randn(256, 3, generator=g, dtype=f64)
         model = dropout_batchnorm_mlp(3, 6, 2, p, generator=g)
