@@ -114,16 +114,21 @@ class PerExampleDropConnect(torch.autograd.Function):
         replay = replay_generator(ctx.generator_device, ctx.state)
         scaled = weight * ctx.scale if need_rows else None
         grad_weight = torch.zeros_like(weight) if need_weight else None
+        # One chunk-sized work buffer, reused: allocating a fresh one per chunk costs page faults.
+        work = weight.new_empty((min(ctx.chunk, rows.shape[0]), *weight.shape))
+        partial = torch.empty_like(weight) if need_weight else None
         grad_pieces = []
         for start in range(0, rows.shape[0], ctx.chunk):
             part, upstream = rows[start : start + ctx.chunk], grad[start : start + ctx.chunk]
             # Same shapes, same order, same state: the same masks as the forward pass drew.
             mask = keep_mask((part.shape[0], *weight.shape), ctx.keep, generator=replay, device=rows.device)
+            buffer = work[: part.shape[0]]
             if need_rows:
-                grad_pieces.append(torch.einsum("boi,bo->bi", scaled * mask, upstream))
+                torch.mul(scaled, mask, out=buffer)  # M_b * W * s
+                grad_pieces.append(torch.einsum("boi,bo->bi", buffer, upstream))
             if need_weight:
-                outer = upstream.unsqueeze(2) * part.unsqueeze(1)  # g_b x_b^T, one chunk
-                grad_weight += outer.mul_(mask).sum(0)
+                torch.mul(upstream.unsqueeze(2), part.unsqueeze(1), out=buffer).mul_(mask)  # M_b * (g_b x_b^T)
+                grad_weight += torch.sum(buffer, 0, out=partial)
         grad_rows = None
         if need_rows:
             grad_rows = torch.cat(grad_pieces) if grad_pieces else torch.zeros_like(rows)
