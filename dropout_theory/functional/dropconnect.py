@@ -12,13 +12,15 @@ masked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from dropout_theory.functional.bernoulli import dropout_scale
 from dropout_theory.functional.gaussian import standard_normal
 from dropout_theory.functional.local_reparameterisation import _check_linear
-from dropout_theory.functional.masks import bernoulli_mask
+from dropout_theory.functional.mask_autograd import default_generator, replay_generator
+from dropout_theory.functional.masks import bernoulli_mask, keep_mask
 from dropout_theory.validation import check_generator, check_positive_int, check_probability
 
 #: Per-example DropConnect materialises at most this many mask entries at once by default
@@ -55,6 +57,86 @@ def apply_dropconnect_mask(
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
+class PerExampleDropConnect(torch.autograd.Function):
+    r"""``rows (B, in) -> (B, out)``, row :math:`b` through its own masked weights :math:`(M_b \star W)\,s`.
+
+    Neither the masks nor the masked weights are kept for the backward pass: the forward pass
+    saves ``rows``, the ``weight`` parameter itself and the state of the generator before the
+    first draw; the backward pass replays the draws, chunk by chunk in the same order, from a
+    private generator set to that state (so the caller's generator is not advanced again), and
+    accumulates
+
+    .. math:: \frac{\partial L}{\partial W} = s \sum_b M_b \star (g_b x_b^\top), \qquad
+              \frac{\partial L}{\partial x_b} = s\,(M_b \star W)^\top g_b,
+
+    with :math:`s = 1/(1-p)` and :math:`g_b` the upstream gradient of row :math:`b`. At most one
+    chunk of masks exists at a time in either pass: ``chunk * out * in`` entries (forward: the
+    masked weights in the input's dtype; backward: a ``bool`` mask and one buffer in the input's
+    dtype). The price is a second draw of the random numbers in the backward pass.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        rows: torch.Tensor,
+        weight: torch.Tensor,
+        keep: float,
+        scale: float,
+        chunk: int,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        # generator=None means the default generator of the input's device: name it, so its
+        # state can be saved and replayed exactly as an explicit generator's (as low-memory dropout does).
+        source = generator if generator is not None else default_generator(rows.device)
+        ctx.generator_device = source.device
+        ctx.state = source.get_state()
+        ctx.keep, ctx.scale, ctx.chunk = keep, scale, chunk
+        ctx.save_for_backward(rows, weight)
+        scaled = weight * scale
+        pieces = []
+        for start in range(0, rows.shape[0], chunk):
+            part = rows[start : start + chunk]
+            mask = bernoulli_mask((part.shape[0], *weight.shape), keep, generator=source, device=rows.device, dtype=rows.dtype)
+            pieces.append(torch.einsum("boi,bi->bo", mask.mul_(scaled), part))
+        return torch.cat(pieces) if pieces else rows.new_zeros((0, weight.shape[0]))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        if torch.is_grad_enabled():  # only under create_graph=True
+            raise RuntimeError(
+                "per-example dropconnect_linear has no double backward: its backward pass redraws the masks "
+                "and is not itself differentiable (got create_graph=True)"
+            )
+        rows, weight = ctx.saved_tensors
+        need_rows, need_weight = ctx.needs_input_grad[:2]
+        if not (need_rows or need_weight):
+            return None, None, None, None, None, None
+        replay = replay_generator(ctx.generator_device, ctx.state)
+        scaled = weight * ctx.scale if need_rows else None
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        # One chunk-sized work buffer, reused: allocating a fresh one per chunk costs page faults.
+        work = weight.new_empty((min(ctx.chunk, rows.shape[0]), *weight.shape))
+        partial = torch.empty_like(weight) if need_weight else None
+        grad_pieces = []
+        for start in range(0, rows.shape[0], ctx.chunk):
+            part, upstream = rows[start : start + ctx.chunk], grad[start : start + ctx.chunk]
+            # Same shapes, same order, same state: the same masks as the forward pass drew.
+            mask = keep_mask((part.shape[0], *weight.shape), ctx.keep, generator=replay, device=rows.device)
+            buffer = work[: part.shape[0]]
+            if need_rows:
+                torch.mul(scaled, mask, out=buffer)  # M_b * W * s
+                grad_pieces.append(torch.einsum("boi,bo->bi", buffer, upstream))
+            if need_weight:
+                torch.mul(upstream.unsqueeze(2), part.unsqueeze(1), out=buffer).mul_(mask)  # M_b * (g_b x_b^T)
+                grad_weight += torch.sum(buffer, 0, out=partial)
+        grad_rows = None
+        if need_rows:
+            grad_rows = torch.cat(grad_pieces) if grad_pieces else torch.zeros_like(rows)
+        if need_weight:
+            grad_weight.mul_(ctx.scale)
+        return grad_rows, grad_weight, None, None, None, None
+
+
 def dropconnect_linear(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -85,10 +167,13 @@ def dropconnect_linear(
         per_example: one mask per example (each row of ``x`` flattened to ``(B, in)``) instead
             of one mask shared by the whole batch.
         chunk_size: per-example only: examples processed at once, so at most
-            ``chunk_size * out * in`` mask entries exist at a time. Default
-            :func:`default_chunk_size`: about 4M entries (16 MiB in float32), or one
-            example if a single mask is larger.
+            ``chunk_size * out * in`` mask entries exist at a time, in the forward and in the
+            backward pass (autograd keeps no mask: the backward pass redraws them, see
+            :class:`PerExampleDropConnect`). Default :func:`default_chunk_size`: about 4M
+            entries (16 MiB in float32), or one example if a single mask is larger.
         generator: source of randomness. Same state (and same ``chunk_size``) -> same output.
+            Per-example with ``None``: the default generator of ``x``'s device (CPU or CUDA),
+            whose state is saved so that the backward pass can replay the draws.
 
     Shape:
         Input :math:`(*, H_{in})`, output :math:`(*, H_{out})`.
@@ -116,13 +201,7 @@ def dropconnect_linear(
         return apply_dropconnect_mask(x, weight, bias, mask, p)
     rows = x.reshape(-1, x.shape[-1])
     chunk = chunk_size or default_chunk_size(*weight.shape)
-    scaled = weight * dropout_scale(p)
-    pieces = []
-    for start in range(0, rows.shape[0], chunk):
-        part = rows[start : start + chunk]
-        mask = bernoulli_mask((part.shape[0], *weight.shape), keep, generator=generator, device=x.device, dtype=x.dtype)
-        pieces.append(torch.einsum("boi,bi->bo", mask.mul_(scaled), part))
-    out = torch.cat(pieces) if pieces else rows.new_zeros((0, weight.shape[0]))
+    out = PerExampleDropConnect.apply(rows, weight, keep, dropout_scale(p), chunk, generator)
     if bias is not None:
         out = out + bias
     return out.reshape(*x.shape[:-1], weight.shape[0])

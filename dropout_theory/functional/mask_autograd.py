@@ -64,7 +64,8 @@ def default_generator(device: torch.device) -> torch.Generator:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return torch.cuda.default_generators[index]
     raise ValueError(
-        f"low_memory dropout on device type {device.type!r} needs an explicit generator (got generator=None)"
+        f"generator=None on device type {device.type!r}: an op that redraws its random numbers in the "
+        "backward pass (low_memory dropout, per-example DropConnect) needs an explicit generator there"
     )
 
 
