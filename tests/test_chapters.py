@@ -16,7 +16,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
-CELL_TIMEOUT_S = 120
+# Generous limits, as in _config.yml's `execute: timeout`: under `-n 2` another worker may be
+# building the whole book (tests/test_browser.py), and a slow machine must not fail a chapter.
+CELL_TIMEOUT_S = 300
+KERNEL_STARTUP_TIMEOUT_S = 180
 
 
 def toc_files() -> list[str]:
@@ -59,7 +62,7 @@ def test_chapter_executes(chapter: str) -> None:
     env_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ["PYTHONPATH"] = env_path  # the kernel imports this checkout's package
     client = NotebookClient(
-        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook, timeout=CELL_TIMEOUT_S, startup_timeout=KERNEL_STARTUP_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     try:
         client.execute()
