@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -247,14 +248,15 @@ class Chromium:
         self.startup_timeout = startup_timeout
 
     def __enter__(self) -> Chromium:
-        self.profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+        self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
         self.pages: list[Page] = []
         self.process = subprocess.Popen(
-            [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0", "about:blank"],
+            [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: __exit__ stops the helpers too
         )
-        port_file = Path(self.profile.name) / "DevToolsActivePort"  # Chromium writes its port here
+        port_file = Path(self.profile) / "DevToolsActivePort"  # Chromium writes its port here
         deadline = time.monotonic() + self.startup_timeout
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -279,10 +281,27 @@ class Chromium:
     def __exit__(self, *exc: object) -> None:
         for page in self.pages:
             page.ws.close()
-        self.process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._signal_group(signal.SIGKILL)
             self.process.wait()
-        self.profile.cleanup()
+        # Chromium's helper processes (renderer, crashpad) can still be writing into the
+        # profile for a moment after the browser exits: retry, then leave stragglers to /tmp.
+        for _ in range(20):
+            try:
+                shutil.rmtree(self.profile)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
